@@ -1,0 +1,283 @@
+# ---
+# jupyter:
+#   fomm_teach:
+#     module: motion
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Local affine motion: what one keypoint and one 2×2 matrix can say
+#
+# Chapter 01 gave us, for every frame, $K$ keypoints $p_k$ and $K$ Jacobians $J_k$. This chapter
+# turns them into **motion**: for each keypoint, a map that tells every pixel of the driving frame
+# where to look in the source frame. That is the heart of the paper's name: a *first-order*
+# (Taylor) approximation of the motion around each keypoint.
+#
+# **Learning goals.** After this notebook you can
+# 1. explain why FOMM predicts a *backward* flow (driving → source) and how to warp an image with it;
+# 2. derive $\mathcal{T}_k(z) = p^S_k + J^S_k (J^D_k)^{-1} (z - p^D_k)$ from a Taylor expansion;
+# 3. see, on a part that rotates and scales, what the first-order term adds to a pure translation;
+# 4. render keypoints as Gaussian heatmaps (used by chapter 03).
+#
+# Cells marked *export* become `fomm_teach/motion.py`.
+
+# %%
+from fomm_teach import checks
+from fomm_teach.course import start
+
+course = start()   # seeds, sets threads, picks course.device, reads course.quick (FOMM_TEACH_QUICK=1), prints versions
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from fomm_teach import viz, widgets
+from fomm_teach.keypoints import make_coordinate_grid
+
+# %% [markdown]
+# ## 2.1 Backward flow and warping
+#
+# To animate a **source** image $S$ so that it moves like a **driving** frame $D$, FOMM does not
+# push source pixels forward (that leaves holes and collisions). It asks, for every pixel $z$ of the
+# output, *where in the source* it should come from: a backward map
+# $\mathcal{T}_{S \leftarrow D}: z \mapsto z'$, stored as a `(B, H, W, 2)` grid of source
+# coordinates. Warping is then bilinear sampling, `F.grid_sample(S, grid)`.
+#
+# `grid_sample` reads the grid's $(x, y) \in [-1, 1]^2$ as pixel positions, and its
+# `align_corners` flag says where $\pm 1$ is. Our coordinate grid puts $\pm 1$ on the **centres**
+# of the border pixels, so we must pass `align_corners=True`; then the identity grid reproduces
+# the image exactly. (The authors' code never passes the flag; it was written for torch 1.0, whose
+# only behaviour was `True`. Under torch ≥ 1.3 the default became `False`, and their identity warp
+# shrinks the image by $(W-1)/W$.)
+
+# %% tags=["export"]
+import torch
+import torch.nn.functional as F
+
+from fomm_teach.errors import FommTeachError
+from fomm_teach.keypoints import make_coordinate_grid
+
+
+def warp_image(image, grid, align_corners):
+    """Backward warp: out[b, :, i, j] = image[b] sampled (bilinear, zero padding) at grid[b, i, j] = (x, y).
+
+    image: (B, C, H_in, W_in).  grid: (B, H, W, 2) in [-1, 1], (x, y) order.  Returns (B, C, H, W).
+    align_corners must be given: True matches make_coordinate_grid (the identity grid is the identity).
+    """
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=align_corners)  # (B, C, H, W)
+
+
+# %%
+size = course.pick(quick=48, full=96)
+source = viz.synthetic_part(size)[None]                          # (1, 3, H, W)
+identity = make_coordinate_grid((size, size))[None]              # (1, H, W, 2)
+for align_corners in (True, False):
+    error = (warp_image(source, identity, align_corners=align_corners) - source).abs().mean()
+    print(f"identity warp, align_corners={align_corners!s:5}: mean |warped - source| = {error:.2e}")
+
+# %% [markdown]
+# ## 2.2 The Taylor expansion (paper §3, Eq. 1–4)
+#
+# The paper imagines an abstract **reference frame** $R$ and, for each frame $X$, the map
+# $\mathcal{T}_{X \leftarrow R}$. The motion we want is
+# $\mathcal{T}_{S \leftarrow D} = \mathcal{T}_{S \leftarrow R} \circ \mathcal{T}_{R \leftarrow D}$.
+# Keypoint $k$ sits at $p_k$ in $R$; its images in the frames are
+# $p^S_k = \mathcal{T}_{S \leftarrow R}(p_k)$ and $p^D_k = \mathcal{T}_{D \leftarrow R}(p_k)$.
+# Near each keypoint, expand each map to first order:
+#
+# $$\mathcal{T}_{X \leftarrow R}(p) \approx p^X_k + J^X_k\,(p - p_k), \qquad
+#   J^X_k = \frac{d\mathcal{T}_{X \leftarrow R}(p)}{dp}\Big|_{p = p_k} .$$
+#
+# Inverting the driving map near $p^D_k$ gives $\mathcal{T}_{R \leftarrow D}(z) \approx
+# p_k + (J^D_k)^{-1}(z - p^D_k)$; substituting into the source map, $p_k$ cancels:
+#
+# $$\boxed{\;\mathcal{T}_{S \leftarrow D}(z) \approx \mathcal{T}_k(z) = p^S_k + J^S_k\,(J^D_k)^{-1}\,(z - p^D_k)\;} \qquad \text{(Eq. 4)}$$
+#
+# The reference frame has disappeared: the detector only has to output $p^X_k$ and $J^X_k$ for
+# each frame on its own. Dropping the first-order term ($J = I$) leaves the **zero-order** model of
+# Monkey-Net, a pure translation: $\mathcal{T}_k(z) = z - p^D_k + p^S_k$.
+#
+# The code computes Eq. 4 in the authors' order: subtract $p^D_k$, form the matrix
+# $J^S_k (J^D_k)^{-1}$ with `torch.inverse`, multiply it onto the column vector $(z - p^D_k)$,
+# add $p^S_k$. It returns one map per keypoint, `(B, K, H, W, 2)`. (Chapter 03 prepends the
+# identity map for the background.)
+#
+# **Exercise 2.1.** Implement `sparse_motion(kp_source, kp_driving, spatial_size)`. Use the
+# Jacobians only when *both* dicts have a `'jacobian'` entry. Hint: `A @ v` with `A` of shape
+# `(B, K, 1, 1, 2, 2)` and `v` of shape `(B, K, H, W, 2, 1)` broadcasts over the grid.
+
+# %% tags=["exercise"]
+def sparse_motion(kp_source, kp_driving, spatial_size):
+    """kp_*: {'value': (B, K, 2), optionally 'jacobian': (B, K, 2, 2)}; spatial_size: (H, W).
+    Returns (B, K, H, W, 2): T_k(z) = p_s + J_s J_d^-1 (z - p_d) (or z - p_d + p_s without jacobians)."""
+    raise NotImplementedError("Exercise 2.1: z - p_d, then J_s @ inverse(J_d) @ (z - p_d), then + p_s")
+
+
+# %% tags=["solution", "export"]
+def sparse_motion(kp_source, kp_driving, spatial_size):
+    """One backward map per keypoint (paper Eq. 4): T_k(z) = p_s,k + J_s,k J_d,k^-1 (z - p_d,k).
+
+    kp_source, kp_driving: {'value': (B, K, 2), optionally 'jacobian': (B, K, 2, 2)}; the first-order
+    term is used only if both have 'jacobian', otherwise T_k(z) = z - p_d,k + p_s,k (zero order).
+    spatial_size: (H, W).  Returns (B, K, H, W, 2), (x, y) source coordinates for grid_sample.
+    """
+    value_source, value_driving = kp_source["value"], kp_driving["value"]
+    grid = make_coordinate_grid(spatial_size, dtype=value_driving.dtype, device=value_driving.device)  # (H, W, 2)
+    coordinate = grid[None, None] - value_driving[:, :, None, None, :]                                # (B, K, H, W, 2)
+    if "jacobian" in kp_source and "jacobian" in kp_driving:
+        jacobian = kp_source["jacobian"] @ torch.inverse(kp_driving["jacobian"])                      # (B, K, 2, 2)
+        coordinate = jacobian[:, :, None, None] @ coordinate.unsqueeze(-1)                             # (B, K, H, W, 2, 1)
+        coordinate = coordinate.squeeze(-1)                                                            # (B, K, H, W, 2)
+    return coordinate + value_source[:, :, None, None, :]                                              # (B, K, H, W, 2)
+
+
+# %%
+sparse_motion = checks.check_sparse_motion(sparse_motion)
+
+# %% [markdown]
+# ## 2.3 Zero order versus first order on a rotating, scaling part
+#
+# Our test object is a single rigid "part" with a distinctive L-shaped, two-coloured pattern. In
+# the source it sits at $p^S$ upright; in the driving frame it has moved to $p^D$, **turned by 40°
+# and grown by 30 %**. If the detector did its job, it would report
+#
+# $$J^S = I, \qquad J^D = 1.3 \cdot R(40°) = 1.3\begin{pmatrix}\cos 40° & -\sin 40° \\ \sin 40° & \cos 40°\end{pmatrix},$$
+#
+# the derivative of the part's pose map. `jacobian_from_pose` builds such a matrix from an angle,
+# a scale and a shear, $J = R(\theta)\,\mathrm{diag}(s, s)\begin{pmatrix}1 & h\\ 0 & 1\end{pmatrix}$.
+
+# %% tags=["export"]
+def jacobian_from_pose(angle, scale=1.0, shear=0.0, dtype=torch.float32, device=None):
+    """The 2×2 matrix J = R(angle) · scale · [[1, shear], [0, 1]] (angle in radians, column vectors).
+
+    A part drawn with this pose map maps its own frame u to image coordinates z = p + J u.
+    Returns (2, 2).
+    """
+    angle = torch.as_tensor(angle, dtype=dtype, device=device)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rotation = torch.stack([torch.stack([cos, -sin]), torch.stack([sin, cos])])  # (2, 2)
+    shear_matrix = torch.tensor([[1.0, float(shear)], [0.0, 1.0]], dtype=dtype, device=device)
+    return scale * rotation @ shear_matrix  # (2, 2)
+
+
+# %%
+p_source, p_driving = torch.tensor([-0.3, 0.1]), torch.tensor([0.25, -0.05])
+jacobian_driving = jacobian_from_pose(math.radians(40), scale=1.3)
+source = viz.synthetic_part(size, center=p_source)[None]                                           # (1, 3, H, W)
+driving = viz.synthetic_part(size, center=p_driving, jacobian=jacobian_driving)[None]              # (1, 3, H, W)
+
+kp_source = {"value": p_source[None, None], "jacobian": torch.eye(2)[None, None]}                  # K = 1
+kp_driving = {"value": p_driving[None, None], "jacobian": jacobian_driving[None, None]}
+zero_order = sparse_motion({"value": kp_source["value"]}, {"value": kp_driving["value"]}, (size, size))  # (1, 1, H, W, 2)
+first_order = sparse_motion(kp_source, kp_driving, (size, size))                                   # (1, 1, H, W, 2)
+warped_zero = warp_image(source, zero_order[:, 0], align_corners=True)                             # (1, 3, H, W)
+warped_first = warp_image(source, first_order[:, 0], align_corners=True)                           # (1, 3, H, W)
+
+fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
+viz.show_image(axes[0], source[0], title="source S (part upright at $p^S$)")
+viz.draw_keypoints(axes[0], kp_source["value"][0], image_size=size)
+viz.show_image(axes[1], driving[0], title="driving D (moved, turned 40°, ×1.3)")
+viz.draw_keypoints(axes[1], kp_driving["value"][0], image_size=size)
+for ax, warped, name in [(axes[2], warped_zero, "zero order: z − $p^D$ + $p^S$"),
+                         (axes[3], warped_first, "first order: Eq. 4")]:
+    error = (warped - driving).abs().mean()
+    viz.show_image(ax, warped[0], title=f"{name}\nmean |warped − D| = {error:.3f}")
+    viz.draw_keypoints(ax, kp_driving["value"][0], image_size=size)
+fig.suptitle("Warping S with one keypoint's motion: only the first-order term turns and scales the part")
+plt.show()
+
+# %% [markdown]
+# The zero-order map only *translates*: the part lands at the right place but stays upright and
+# small. The first-order map reproduces the driving pose up to bilinear interpolation blur,
+# because for a rigid part the affine approximation is exact. For non-rigid objects it is exact
+# only at the keypoint and degrades with the distance from it, which is why FOMM mixes $K$ such
+# maps with learned masks (chapter 03).
+#
+# The arrows show the same maps: at each driving-frame pixel $z$, an arrow points from $z$ to the
+# source position $\mathcal{T}(z)$ it reads.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
+for ax, motion, name in [(axes[0], zero_order, "zero order"), (axes[1], first_order, "first order")]:
+    viz.show_image(ax, driving[0], title=f"{name}: arrows z → T(z) over D", alpha=0.5)
+    viz.draw_flow_arrows(ax, motion[0, 0], step=max(1, size // 12))
+    viz.draw_keypoints(ax, kp_driving["value"][0], image_size=size)
+plt.show()
+
+# %% [markdown]
+# ## 2.4 Explore it yourself
+#
+# The widget below keeps the source part at $p^S$ with $J^S = I$. Move the **driving keypoint** and
+# set its **Jacobian** with the rotation, scale and shear sliders: the left panel shows the
+# sparse motion field $\mathcal{T}(z)$ as arrows, the right panel the source warped by it. Try a
+# scale below 1, a shear, and a scale close to 0 (what happens to $(J^D)^{-1}$?).
+
+# %%
+widgets.sparse_motion_explorer(source[0], p_source=p_source, sparse_motion_fn=sparse_motion, warp_fn=warp_image)
+
+# %% [markdown]
+# ## 2.5 Keypoints as Gaussian heatmaps (paper Eq. 6)
+#
+# Chapter 03's dense motion network needs to *see* where the keypoints are, so each keypoint is
+# rendered as an unnormalised Gaussian on the grid,
+#
+# $$G_k(z) = \exp\!\Big(-\frac{\lVert z - p_k \rVert^2}{2\sigma^2}\Big), \qquad \sigma^2 = 0.01 ,$$
+#
+# i.e. a standard deviation of 0.1 normalised units (≈ 3.2 pixels on a 64-pixel map). The peak is
+# 1 whatever $\sigma$ is: it is not a probability density.
+#
+# **Exercise 2.2.** Implement `kp2gaussian(kp_value, spatial_size, kp_variance)`.
+
+# %% tags=["exercise"]
+def kp2gaussian(kp_value, spatial_size, kp_variance):
+    """kp_value: (B, K, 2) in [-1, 1], (x, y). Returns (B, K, H, W): exp(-0.5 |z - p_k|^2 / kp_variance)."""
+    raise NotImplementedError("Exercise 2.2: grid minus keypoint, squared norm, Gaussian")
+
+
+# %% tags=["solution", "export"]
+def kp2gaussian(kp_value, spatial_size, kp_variance):
+    """Render each keypoint as an unnormalised Gaussian (paper Eq. 6): exp(-0.5 |z - p_k|^2 / kp_variance).
+
+    kp_value: (B, K, 2) in [-1, 1], (x, y) order.  spatial_size: (H, W).  Returns (B, K, H, W).
+    """
+    grid = make_coordinate_grid(spatial_size, dtype=kp_value.dtype, device=kp_value.device)  # (H, W, 2)
+    diff = grid[None, None] - kp_value[:, :, None, None, :]                                  # (B, K, H, W, 2)
+    return torch.exp(-0.5 * diff.pow(2).sum(-1) / kp_variance)                               # (B, K, H, W)
+
+
+# %%
+kp2gaussian = checks.check_kp2gaussian(kp2gaussian)
+
+# %%
+kp_value = torch.tensor([[[-0.5, -0.5], [0.0, 0.2], [0.6, -0.3]]])  # (1, 3, 2)
+gaussians = kp2gaussian(kp_value, (64, 64), kp_variance=0.01)      # (1, 3, 64, 64)
+fig, ax = plt.subplots(figsize=(4, 4))
+viz.show_heatmap(ax, gaussians[0].sum(0), title="kp2gaussian, σ² = 0.01, 3 keypoints on 64×64")
+viz.draw_keypoints(ax, kp_value[0], image_size=64)
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# - FOMM predicts a **backward** map $\mathcal{T}_{S\leftarrow D}$ and warps with `grid_sample`;
+#   with our grid convention `align_corners=True` makes the identity map the identity.
+# - A first-order Taylor expansion around each keypoint, through an abstract reference frame,
+#   gives $\mathcal{T}_k(z) = p^S_k + J^S_k (J^D_k)^{-1}(z - p^D_k)$ (Eq. 4).
+# - The zero-order model $z - p^D_k + p^S_k$ only translates; the Jacobians add local rotation,
+#   scaling and shear, exact for a rigid part.
+# - Keypoints are rendered as Gaussians $G_k$ with variance 0.01 for the next chapter.
+#
+# ## Think about it
+#
+# 1. Why is a *backward* map easier to use for image generation than a forward one?
+# 2. `torch.inverse` is applied to $J^D_k$ with no safeguard. What does a nearly singular $J^D_k$
+#    do to $\mathcal{T}_k$, and what in the detector's initialisation keeps this away early in training?
+# 3. The first-order map is exact for a rigid part. Think of a part that bends (an arm at the
+#    elbow): where does one keypoint's map go wrong, and what could fix it?
+# 4. Only the product $J^S_k (J^D_k)^{-1}$ matters. What does this say about the "reference frame"
+#    the detector learns: is it unique?
