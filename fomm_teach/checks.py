@@ -154,3 +154,47 @@ def check_function(
     verdict = "exact match" if worst == 0.0 else f"largest error {worst:.2g}"
     print(f"✅ {name}: all {len(cases)} cases match the library ({verdict}).")
     return learner_fn
+
+
+# --- chapter 05 ---
+
+
+def check_tps_offset(fn: Callable) -> Callable:
+    """Exercise 5.1: the thin-plate-spline offset Σ_m w_m · U(‖p − c_m‖₁) of the equivariance warp."""
+    from fomm_teach.keypoints import make_coordinate_grid
+    from fomm_teach.losses import tps_offset
+
+    generator = seeded_generator(5)
+    grid5 = make_coordinate_grid((5, 5)).view(25, 2)  # (25, 2)
+    grid3 = make_coordinate_grid((3, 3)).view(9, 2)   # (9, 2)
+
+    def points(*shape):
+        return torch.rand(*shape, generator=generator) * 2 - 1
+
+    cases = [
+        ("5×5 control grid, batch 2", (points(2, 7, 2), grid5, 0.01 * torch.randn(2, 1, 25, generator=generator)), {}),
+        ("one set of points shared by a batch of 3", (points(1, 6, 2), grid5, 0.01 * torch.randn(3, 1, 25, generator=generator)), {}),
+        ("points exactly on the control points", (grid3[None], grid3, torch.randn(1, 1, 9, generator=generator)), {}),
+        ("3×3 grid, points outside [-1, 1], large coefficients", (3 * points(2, 5, 2), grid3, torch.randn(2, 1, 9, generator=generator)), {}),
+    ]
+    return check_function(fn, tps_offset, cases, name="tps_offset")
+
+
+def check_equivariance_jacobian_loss(fn: Callable) -> Callable:
+    """Exercise 5.2: mean |I − J_d⁻¹ · ∇W · J_t| (the jacobian equivariance loss)."""
+    from fomm_teach.losses import equivariance_jacobian_loss
+
+    generator = seeded_generator(52)
+
+    def matrices(batch, num_kp, spread):
+        return torch.eye(2) + spread * torch.randn(batch, num_kp, 2, 2, generator=generator)  # (B, K, 2, 2)
+
+    jacobian_transformed, warp_jacobian = matrices(2, 4, 0.3), matrices(2, 4, 0.3)
+    cases = [
+        ("random jacobians, B=2, K=3", (matrices(2, 3, 0.3), matrices(2, 3, 0.3), matrices(2, 3, 0.3)), {}),
+        ("exactly equivariant: J_d = ∇W · J_t (loss 0)",
+         (warp_jacobian @ jacobian_transformed, jacobian_transformed, warp_jacobian), {}),
+        ("everything the identity (loss 0)", (torch.eye(2).expand(1, 2, 2, 2).clone(),) * 3, {}),
+        ("strongly non-commuting matrices, B=1, K=5", (matrices(1, 5, 0.5), matrices(1, 5, 0.5), matrices(1, 5, 0.5)), {}),
+    ]
+    return check_function(fn, equivariance_jacobian_loss, cases, name="equivariance_jacobian_loss")

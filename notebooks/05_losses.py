@@ -1,0 +1,910 @@
+# ---
+# jupyter:
+#   fomm_teach:
+#     module: losses
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · The losses: what the model is trained to minimise
+#
+# Chapters 01–04 built the three networks: the keypoint detector, the dense motion network and the
+# occlusion-aware generator. None of them has seen a training signal yet. This chapter builds
+# everything FOMM minimises, exactly as the authors' `modules/model.py` computes it:
+#
+# | section | loss key | what it compares |
+# |---|---|---|
+# | 5.1–5.2 | `perceptual` | VGG19 features of the prediction and the driving frame, at several image scales |
+# | 5.3–5.5 | `equivariance_value`, `equivariance_jacobian` | keypoints of a frame and of a randomly warped copy of it |
+# | 5.6 | `gen_gan`, `feature_matching`, `disc_gan` | a patch discriminator's view of real and generated frames |
+# | 5.7 | all of them | the two "full models" that a training step calls |
+#
+# Only the perceptual (reconstruction) loss says "make the prediction look like the driving frame".
+# The equivariance losses say "keypoints must move with the image", and they are what makes the
+# keypoints land on the same parts in every frame. The GAN losses are optional: the authors' main
+# VoxCeleb and Tai-Chi configs switch them off.
+
+# %%
+from fomm_teach import checks
+from fomm_teach.course import start
+course = start()   # seeds, sets threads, picks course.device, reads course.quick (FOMM_TEACH_QUICK=1), prints versions
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+# Image size for the demonstrations: small in quick mode (tests), larger for a learner.
+SIZE = 64 if course.quick else 128
+
+
+# %% tags=["helper"]
+def striped_sprite(size, angle=0.3, centre=(0.1, -0.05), device="cpu"):
+    """A test image: a striped ellipse with a dot marker on a gradient background.
+
+    The stripes and the dot make rotation and position visible. Returns (1, 3, size, size) in [0, 1].
+    """
+    line = torch.linspace(-1, 1, size, device=device)
+    y, x = torch.meshgrid(line, line, indexing="ij")                                  # (H, W) each
+    cos, sin = torch.cos(torch.tensor(angle)), torch.sin(torch.tensor(angle))
+    u = cos * (x - centre[0]) + sin * (y - centre[1])                                # part-local coords
+    v = -sin * (x - centre[0]) + cos * (y - centre[1])
+    body = torch.sigmoid(40 * (1 - (u / 0.6) ** 2 - (v / 0.35) ** 2))
+    stripes = 0.5 + 0.5 * torch.sign(torch.sin(12 * u))
+    dot = torch.sigmoid(60 * (0.12 - ((u - 0.35) ** 2 + v ** 2).sqrt()))
+    background = torch.stack([0.2 + 0.3 * (x + 1) / 2, 0.3 + 0.2 * (y + 1) / 2, 0.5 + 0 * x])   # (3, H, W)
+    sprite = torch.stack([0.9 * stripes, 0.4 + 0.3 * stripes, 0.1 + 0 * x])                     # (3, H, W)
+    sprite = sprite * (1 - dot) + torch.stack([dot * 0 + 1, dot * 0 + 1, dot * 0 + 1]) * dot
+    image = background * (1 - body) + sprite * body
+    return image.clamp(0, 1)[None]                                                   # (1, 3, H, W)
+
+
+def show_images(images, titles, suptitle, cmap=None):
+    """Plot a row of (3, H, W) or (H, W) tensors."""
+    fig, axes = plt.subplots(1, len(images), figsize=(2.6 * len(images), 2.9))
+    for ax, image, title in zip(axes, images, titles):
+        image = image.detach().cpu()
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1) if image.dim() == 3 else image, cmap=cmap)  # (H, W, 3)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle(suptitle)
+    plt.tight_layout()
+    plt.show()
+
+
+image = striped_sprite(SIZE, device=course.device)
+show_images([image[0]], [f"{SIZE}×{SIZE}"], "The test image used in this chapter")
+
+# %% [markdown]
+# ## 5.1 The image pyramid
+#
+# FOMM never compares two images at one resolution only. Both the prediction and the driving frame
+# are turned into a pyramid (scales 1, ½, ¼, ⅛ in every config of the authors) and each level is
+# compared. Coarse levels give a useful gradient even when the prediction is far off — a blob in the
+# wrong place still overlaps the target once both are blurred — and fine levels sharpen the details.
+#
+# Each level is made by the anti-aliased downsampling of chapter 01 (`AntiAliasInterpolation2d`: a
+# Gaussian blur, then every `1/scale`-th pixel). The output keys are `prediction_<scale>`, the
+# names the discriminator of chapter 04 expects as its input.
+
+# %% tags=["export"]
+"""Losses and the two training "full models" of the First Order Motion Model (paper Sec. 3.3-3.4).
+
+Taught in notebooks/05_losses.py. Perceptual loss on an image pyramid, the random equivariance
+Transform (affine + thin-plate spline), equivariance losses on keypoint values and jacobians,
+LSGAN and feature-matching losses, and `GeneratorFullModel` / `DiscriminatorFullModel`.
+"""
+import torch
+from torch import nn
+
+from fomm_teach.blocks import AntiAliasInterpolation2d
+
+
+class ImagePyramide(nn.Module):
+    """Anti-aliased copies of an image at several scales (the authors' spelling of the name).
+
+    scales: e.g. [1, 0.5, 0.25, 0.125]; num_channels: C.
+    forward(x): x (B, C, H, W) -> {'prediction_<scale>': (B, C, H·scale, W·scale)}.
+    """
+
+    def __init__(self, scales, num_channels):
+        super().__init__()
+        downs = {str(scale).replace(".", "-"): AntiAliasInterpolation2d(num_channels, scale) for scale in scales}
+        self.downs = nn.ModuleDict(downs)
+
+    def forward(self, x):
+        return {"prediction_" + key.replace("-", "."): down(x) for key, down in self.downs.items()}
+
+
+# %%
+pyramid = ImagePyramide([1, 0.5, 0.25, 0.125], num_channels=3).to(course.device)
+levels = pyramid(image)
+for key, level in levels.items():
+    print(f"{key:18s} {tuple(level.shape)}")
+show_images([level[0] for level in levels.values()], [f"{k}: {v.shape[-1]} px" for k, v in levels.items()],
+            "ImagePyramide: each level is blurred, then subsampled (shown at the same display size)")
+
+# %% [markdown]
+# ## 5.2 The perceptual loss: VGG19 features
+#
+# The authors compare images through the first five "stages" of an ImageNet-trained VGG19: the
+# activations after `relu1_1`, `relu2_1`, `relu3_1`, `relu4_1` and `relu5_1`. In torchvision's
+# `vgg19().features` those are the outputs of the slices `[0:2]`, `[2:7]`, `[7:12]`, `[12:21]`
+# and `[21:30]`. The input is first normalised with the ImageNet mean and standard deviation.
+#
+# The loss is a **sum**, not an average, over every pyramid scale *s* and every VGG layer *i*
+# (paper Sec. 3.4):
+#
+# $$L_\text{perc} = \sum_s \sum_i w_i \,\operatorname{mean}\bigl|\,\text{VGG}_i(\hat D_s) - \text{VGG}_i(D_s)\bigr|,\qquad w = [10, 10, 10, 10, 10]$$
+#
+# With 4 scales that is 20 terms. VGG has four max-pools before `relu5_1`, so every pyramid level
+# must be at least 16 px: a 64×64 run drops the ⅛ scale.
+#
+# **About the weights.** The ImageNet weights are a 548 MB download. This course never downloads
+# anything by itself, and this machine has no network, so the `Vgg19` below starts with *random*
+# weights; `load_vgg19_imagenet` fills in the real ones from torchvision's cache (where
+# `torchvision.models.vgg19(weights="IMAGENET1K_V1")` stores them, e.g. on Colab) or from a file you
+# name. The feature maps shown in this notebook come from random weights — they are edge- and
+# colour-detectors by chance, not the trained ones.
+
+# %% tags=["export"]
+import os
+
+import torch
+import torchvision
+from torch import nn
+
+from fomm_teach.errors import FommTeachError
+
+# Output of these torchvision `vgg19().features` slices: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
+VGG19_SLICES = [(0, 2), (2, 7), (7, 12), (12, 21), (21, 30)]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Vgg19(nn.Module):
+    """The authors' perceptual network: VGG19 cut after relu1_1 … relu5_1 (paper Sec. 3.4).
+
+    Built with torchvision's `vgg19(weights=None)`: random weights and no download. Pass a
+    torchvision VGG19 `state_dict` (e.g. from `load_vgg19_imagenet`) for the authors' ImageNet
+    features. Every parameter is frozen.
+    forward(x): x (B, 3, H, W) in [0, 1], H, W >= 16 -> list of 5 feature maps
+    [(B, 64, H, W), (B, 128, H/2, W/2), (B, 256, H/4, W/4), (B, 512, H/8, W/8), (B, 512, H/16, W/16)].
+    """
+
+    def __init__(self, state_dict=None):
+        super().__init__()
+        vgg = torchvision.models.vgg19(weights=None)
+        if state_dict is not None:
+            vgg.load_state_dict(state_dict)
+        self.slices = nn.ModuleList(vgg.features[start:stop] for start, stop in VGG19_SLICES)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))   # (1, 3, 1, 1)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))     # (1, 3, 1, 1)
+        self.requires_grad_(False)
+
+    def forward(self, x):
+        if min(x.shape[-2:]) < 16:
+            raise FommTeachError(
+                f"VGG19 needs images of at least 16x16 pixels (it pools 4 times before relu5_1), got "
+                f"{tuple(x.shape[-2:])}: remove the smallest scale from train_params.scales.")
+        h = (x - self.mean) / self.std
+        features = []
+        for block in self.slices:
+            h = block(h)
+            features.append(h)
+        return features
+
+
+def imagenet_vgg19_cache_path():
+    """Where torchvision keeps the ImageNet VGG19 weights once downloaded (`VGG19_Weights.IMAGENET1K_V1`)."""
+    url = torchvision.models.VGG19_Weights.IMAGENET1K_V1.url
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+
+
+def load_vgg19_imagenet(path=None):
+    """The ImageNet VGG19 `state_dict` from `path`, or from torchvision's cache. Never downloads.
+
+    Raises FommTeachError saying how to get the file, or which offline loss to choose instead.
+    """
+    path = path or imagenet_vgg19_cache_path()
+    if not os.path.isfile(path):
+        raise FommTeachError(
+            f"The ImageNet VGG19 weights for the perceptual loss are not at {path}. Either download them "
+            "once where there is network (548 MB): python -c \"import torchvision; "
+            "torchvision.models.vgg19(weights='IMAGENET1K_V1')\" (this fills torchvision's cache), or "
+            "name a local copy in train_params.vgg19_weights, or choose an offline loss: "
+            "train_params.perceptual_backbone: random (random VGG features) or none (then set "
+            "loss_weights.perceptual to 0 and use loss_weights.l1_pyramid).")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def build_vgg19(train_params):
+    """The perceptual network that `train_params` asks for, or None if it needs none.
+
+    train_params.perceptual_backbone: 'imagenet' (default; the authors' loss, weights from
+    train_params.vgg19_weights or torchvision's cache), 'random' (random VGG19 weights, offline) or
+    'none' (no VGG; loss_weights.perceptual must then be absent or all zero).
+    """
+    backbone = train_params.get("perceptual_backbone", "imagenet")
+    weights = train_params["loss_weights"].get("perceptual", [0])
+    if backbone not in ("imagenet", "random", "none"):
+        raise FommTeachError(
+            f"train_params.perceptual_backbone is {backbone!r}; choose imagenet, random or none.")
+    if sum(weights) == 0:
+        return None
+    if backbone == "none":
+        raise FommTeachError(
+            f"train_params.perceptual_backbone is none but loss_weights.perceptual is {weights}: set "
+            "the weights to 0 (and use loss_weights.l1_pyramid) or choose imagenet or random.")
+    if backbone == "random":
+        return Vgg19()
+    return Vgg19(load_vgg19_imagenet(train_params.get("vgg19_weights")))
+
+
+# %%
+vgg = Vgg19().to(course.device)   # random weights: this machine has no ImageNet weights
+with torch.no_grad():
+    features = vgg(image)
+names = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+for name, feature in zip(names, features):
+    print(f"{name}: {tuple(feature.shape)}")
+show_images([feature[0, 0] for feature in features], [f"{n}, channel 0" for n in names],
+            "VGG19 feature maps of the test image (RANDOM weights, not ImageNet)", cmap="viridis")
+
+# %%
+try:
+    load_vgg19_imagenet()
+except Exception as err:   # a FommTeachError on a machine without torchvision's cache
+    print(type(err).__name__, ":", err)
+
+# %% [markdown]
+# The two comparison losses below take the two pyramids. `perceptual_loss` is the authors' loss.
+# `l1_pyramid_loss` is the offline alternative this course adds: the same sum over scales, but of
+# plain pixel differences, under its own loss key `l1_pyramid`. Which one a config uses is written
+# in its `train_params`:
+#
+# ```yaml
+# train_params:
+#   perceptual_backbone: imagenet   # imagenet (the authors'; default) | random | none
+#   vgg19_weights: null             # optional path to torchvision's vgg19-dcbb9e9d.pth
+#   loss_weights:
+#     perceptual: [10, 10, 10, 10, 10]
+#     l1_pyramid: 0                 # our offline term; > 0 needs no VGG at all
+# ```
+#
+# A config that asks for `imagenet` on a machine without the weights stops with a message naming
+# both ways out; it never falls back silently to something else. For the synthetic configs, the
+# choice was measured on this kind of 2-core CPU (`shared/reference/offline-assets-and-synthetic-data.md`
+# §5): a randomly initialised VGG19 costs **2.2×** the time per training step of an L1 pyramid and
+# learned **no better** at 64×64, so they use `perceptual_backbone: none` with an `l1_pyramid`
+# weight.
+
+# %% tags=["export"]
+import torch
+
+
+def perceptual_loss(vgg, pyramid_generated, pyramid_real, weights):
+    """Sum over scales s and VGG layers i of w_i · mean|VGG_i(generated_s) − VGG_i(real_s)| (paper Sec. 3.4).
+
+    pyramid_*: {'prediction_<scale>': (B, 3, H_s, W_s)} from `ImagePyramide`; weights: one per layer.
+    The real features are a target: no gradient flows into them. Returns a scalar.
+    """
+    total = 0
+    for key, generated in pyramid_generated.items():
+        features_generated = vgg(generated)
+        with torch.no_grad():
+            features_real = vgg(pyramid_real[key])
+        for weight, fake, real in zip(weights, features_generated, features_real):
+            total = total + weight * torch.abs(fake - real).mean()
+    return total
+
+
+def l1_pyramid_loss(pyramid_generated, pyramid_real, weight):
+    """The offline reconstruction loss: weight · Σ_s mean|generated_s − real_s| over the pyramid levels."""
+    total = 0
+    for key, generated in pyramid_generated.items():
+        total = total + weight * torch.abs(generated - pyramid_real[key].detach()).mean()
+    return total
+
+
+# %% [markdown]
+# How do the two losses see a mistake? Below, the target is the test image and the "prediction" is
+# the same image shifted by a growing number of pixels. A good reconstruction loss grows steadily
+# with the shift, without flattening out early (a flat loss gives no gradient to move the blob back).
+
+# %%
+scales = [1, 0.5, 0.25] if SIZE == 64 else [1, 0.5, 0.25, 0.125]
+pyramid = ImagePyramide(scales, num_channels=3).to(course.device)
+shifts = list(range(0, SIZE // 4 + 1, max(1, SIZE // 32)))
+curves = {"L1 pyramid (weight 10)": [], "perceptual, random VGG19": []}
+seconds = {name: 0.0 for name in curves}
+with torch.no_grad():
+    real = pyramid(image)
+    for shift in shifts:
+        fake = pyramid(torch.roll(image, shifts=shift, dims=-1))
+        start_time = time.perf_counter()
+        curves["L1 pyramid (weight 10)"].append(float(l1_pyramid_loss(fake, real, 10)))
+        seconds["L1 pyramid (weight 10)"] += time.perf_counter() - start_time
+        start_time = time.perf_counter()
+        curves["perceptual, random VGG19"].append(float(perceptual_loss(vgg, fake, real, [10] * 5)))
+        seconds["perceptual, random VGG19"] += time.perf_counter() - start_time
+
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+for name, values in curves.items():
+    ax.plot(shifts, [v / max(values) for v in values], marker="o", label=f"{name} ({seconds[name]:.2f} s)")
+ax.set_xlabel("horizontal shift of the prediction (pixels)")
+ax.set_ylabel("loss ÷ its largest value")
+ax.set_title("Both losses grow with the error; VGG costs far more time")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ## 5.3 The random transform W
+#
+# A keypoint detector trained on reconstruction alone is free to put its keypoints anywhere, as long
+# as the generator can use them. FOMM adds a constraint (paper Sec. 3.3, equivariance): take the
+# driving frame X, warp it with a **known** random transform W into Y, detect keypoints in both, and
+# require that they agree once W is accounted for.
+#
+# The authors' W is an affine map plus a thin-plate-spline (TPS) bump:
+#
+# $$W(p) = A\,p + t + \Bigl(\sum_{m=1}^{25} w_m\, U\bigl(\lVert p - c_m\rVert_1\bigr)\Bigr)\begin{pmatrix}1\\1\end{pmatrix},\qquad U(d) = d^2 \log(d + 10^{-6})$$
+#
+# * `A`, `t`: the identity plus Gaussian noise (σ = 0.05) on all six numbers, translation included.
+# * `c_m`: a 5×5 grid of control points on [−1, 1]²; `w_m`: Gaussian coefficients (σ = 0.005).
+#
+# Two details differ from a textbook TPS, and we keep them because the authors' models were
+# trained with them: the distance is the **L1** distance |Δx| + |Δy|, and the radial sum is **one
+# number added to x and to y alike**, so the bump always pushes along the diagonal.
+#
+# ### Exercise 5.1 — the TPS offset
+# Write `tps_offset`: for every point, the scalar Σ_m w_m U(‖p − c_m‖₁), shaped so that it can be
+# added to both coordinates.
+
+# %% tags=["exercise"]
+def tps_offset(coordinates, control_points, control_params):
+    """coordinates (B, N, 2); control_points (M, 2); control_params (B, 1, M). Returns (B, N, 1)."""
+    raise NotImplementedError("Exercise 5.1: L1 distance to every control point, U(d) = d² log(d + 1e-6), weighted sum")
+
+
+# %% tags=["solution", "export"]
+import torch
+
+
+def tps_offset(coordinates, control_points, control_params):
+    """The authors' thin-plate-spline term Σ_m w_m · U(‖p − c_m‖₁), U(d) = d² · log(d + 1e-6).
+
+    coordinates (B, N, 2) (B may be 1 to share points across the batch); control_points (M, 2);
+    control_params (B, 1, M). Returns (B, N, 1): one offset, added to x and to y alike.
+    """
+    difference = coordinates[:, :, None, :] - control_points[None, None]     # (B, N, M, 2)
+    distance = difference.abs().sum(-1)                                        # (B, N, M), L1 distance
+    radial = distance ** 2 * torch.log(distance + 1e-6)                        # (B, N, M)
+    return (radial * control_params).sum(-1, keepdim=True)                     # (B, N, 1)
+
+
+# %%
+tps_offset = checks.check_tps_offset(tps_offset)
+
+# %% [markdown]
+# With `tps_offset`, the transform class is short. `transform_frame` makes Y by **backward
+# warping**: the pixel of Y at position z is read from X at position W(z) (`grid_sample`, with
+# reflection padding so that no black border appears). `jacobian` gives the 2×2 matrix ∂W/∂p at any
+# points, computed by autograd — with `create_graph=True`, so that a loss built from it can still be
+# differentiated with respect to the keypoints it was evaluated at.
+
+# %% tags=["export"]
+import torch
+import torch.nn.functional as F
+
+from fomm_teach.keypoints import make_coordinate_grid
+
+
+class Transform:
+    """A random warp W = affine + thin-plate spline, one per batch element (paper Sec. 3.3).
+
+    W(p) = A·p + t + tps_offset(p)·(1, 1)ᵀ, with [A | t] = [I | 0] + N(0, sigma_affine²) (B, 2, 3),
+    TPS coefficients N(0, sigma_tps²) on a points_tps × points_tps grid of control points.
+    The noise is drawn on the CPU from torch's global generator, in the authors' order, then moved
+    to `device` / `dtype`. `align_corners` is used by `transform_frame`'s grid_sample.
+    """
+
+    def __init__(self, bs, sigma_affine, sigma_tps=None, points_tps=None, *, align_corners=True,
+                 device="cpu", dtype=torch.float32):
+        self.bs = bs
+        self.align_corners = align_corners
+        noise = torch.normal(mean=torch.zeros(bs, 2, 3), std=sigma_affine * torch.ones(bs, 2, 3))
+        self.theta = (noise + torch.eye(2, 3).view(1, 2, 3)).to(device=device, dtype=dtype)   # (B, 2, 3)
+        self.tps = sigma_tps is not None and points_tps is not None
+        if self.tps:
+            grid = make_coordinate_grid((points_tps, points_tps), dtype=dtype, device=device)
+            self.control_points = grid.view(-1, 2)                                             # (M, 2)
+            params = torch.normal(mean=torch.zeros(bs, 1, points_tps ** 2),
+                                  std=sigma_tps * torch.ones(bs, 1, points_tps ** 2))
+            self.control_params = params.to(device=device, dtype=dtype)                        # (B, 1, M)
+
+    def warp_coordinates(self, coordinates):
+        """W(p) for coordinates (B, N, 2) or (1, N, 2) in (x, y) order. Returns (B, N, 2)."""
+        linear, translation = self.theta[:, None, :, :2], self.theta[:, None, :, 2]           # (B, 1, 2, 2), (B, 1, 2)
+        warped = (linear @ coordinates[..., None])[..., 0] + translation                      # (B, N, 2)
+        if self.tps:
+            warped = warped + tps_offset(coordinates, self.control_points, self.control_params)  # (B, N, 2)
+        return warped
+
+    def transform_frame(self, frame):
+        """Y(z) = X(W(z)): backward-warp frame (B, C, H, W) with reflection padding. Returns (B, C, H, W)."""
+        height, width = frame.shape[2:]
+        grid = make_coordinate_grid((height, width), dtype=frame.dtype, device=frame.device)  # (H, W, 2)
+        grid = self.warp_coordinates(grid.view(1, height * width, 2))                         # (B, H·W, 2)
+        grid = grid.view(self.bs, height, width, 2)                                           # (B, H, W, 2)
+        return F.grid_sample(frame, grid, padding_mode="reflection", align_corners=self.align_corners)
+
+    def jacobian(self, coordinates):
+        """∂W/∂p at coordinates (B, N, 2): (B, N, 2, 2) with J[..., i, j] = ∂W_i/∂p_j.
+
+        Built with create_graph=True, so a loss on it back-propagates into `coordinates`.
+        """
+        with torch.enable_grad():
+            if not coordinates.requires_grad:
+                coordinates = coordinates.detach().requires_grad_(True)
+            warped = self.warp_coordinates(coordinates)                                       # (B, N, 2)
+            grad_x = torch.autograd.grad(warped[..., 0].sum(), coordinates, create_graph=True)[0]  # (B, N, 2)
+            grad_y = torch.autograd.grad(warped[..., 1].sum(), coordinates, create_graph=True)[0]  # (B, N, 2)
+        return torch.stack([grad_x, grad_y], dim=-2)                                          # (B, N, 2, 2)
+
+
+# %% [markdown]
+# What W does to an image: the authors' strength (σ_affine 0.05, σ_tps 0.005) on the left, and an
+# exaggerated one (×4) on the right so the shape of the TPS bump is visible. The lines are the grid
+# W(z): pixel z of Y is read from that place in X.
+
+# %%
+def show_transform(image, transforms, titles):
+    fig, axes = plt.subplots(1, 1 + len(transforms), figsize=(3.2 * (1 + len(transforms)), 3.4))
+    axes[0].imshow(image[0].permute(1, 2, 0).cpu())                                   # (H, W, 3)
+    axes[0].set_title("X (driving frame)", fontsize=9)
+    grid = make_coordinate_grid((9, 9), dtype=image.dtype, device=image.device).view(1, 81, 2)   # (1, 81, 2)
+    for ax, transform, title in zip(axes[1:], transforms, titles):
+        ax.imshow(transform.transform_frame(image)[0].permute(1, 2, 0).cpu())         # (H, W, 3)
+        warped = transform.warp_coordinates(grid)[0].view(9, 9, 2).cpu()              # (9, 9, 2)
+        pixels = (warped + 1) / 2 * (image.shape[-1] - 1)
+        axes[0].plot(pixels[..., 0], pixels[..., 1], lw=0.6, color="white")
+        axes[0].plot(pixels[..., 0].T, pixels[..., 1].T, lw=0.6, color="white")
+        ax.set_title(title, fontsize=9)
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle("Y = X∘W (right) and the sampling positions W(z) drawn on X (left, white)")
+    plt.tight_layout()
+    plt.show()
+
+
+torch.manual_seed(3)
+transform_params = dict(sigma_affine=0.05, sigma_tps=0.005, points_tps=5)
+authors = Transform(1, **transform_params, device=course.device)
+strong = Transform(1, sigma_affine=0.2, sigma_tps=0.02, points_tps=5, device=course.device)
+show_transform(image, [strong], ["Y with σ ×4"])
+show_transform(image, [authors], ["Y with the authors' σ"])
+
+# %% [markdown]
+# ## 5.4 Which way round? Equivariance of keypoint values
+#
+# Because Y(z) = X(W(z)), whatever sits at z in Y sits at W(z) in X. So if the detector finds a part
+# at `kp_t` in Y, the same part must be at W(`kp_t`) in X:
+#
+# $$L_\text{eq,value} = \operatorname{mean}\bigl|\,\text{kp}_d - W(\text{kp}_t)\bigr|$$
+#
+# This direction needs only W, which is given in closed form. The other direction would need W⁻¹,
+# and a TPS has no closed-form inverse. Let us check the direction on the white dot of the test
+# image, using a "detector" we can trust: the brightest-pixel centroid.
+
+# %%
+def dot_position(frame):
+    """Centroid of the near-white pixels of frame (1, 3, H, W), in [-1, 1] (x, y) coordinates. (1, 1, 2)."""
+    weight = (frame.min(dim=1).values > 0.8).to(frame.dtype)                              # (1, H, W)
+    grid = make_coordinate_grid(frame.shape[2:], dtype=frame.dtype, device=frame.device)  # (H, W, 2)
+    return ((weight[..., None] * grid).sum((1, 2)) / weight.sum())[:, None]               # (1, 1, 2)
+
+
+transformed = strong.transform_frame(image)
+kp_d, kp_t = dot_position(image), dot_position(transformed)
+print("dot in X                 ", kp_d[0, 0].tolist())
+print("dot in Y, mapped by W    ", strong.warp_coordinates(kp_t)[0, 0].tolist(), "← matches X")
+print("dot in X, mapped by W    ", strong.warp_coordinates(kp_d)[0, 0].tolist(), "← the wrong direction")
+print("dot in Y                 ", kp_t[0, 0].tolist())
+
+# %% tags=["export"]
+import torch
+
+
+def equivariance_value_loss(value_driving, value_transformed_warped):
+    """mean |kp_d − W(kp_t)| over batch, keypoints and coordinates (paper Eq. 11, first part).
+
+    value_driving (B, K, 2): keypoints of X; value_transformed_warped (B, K, 2): W applied to the
+    keypoints of Y = X∘W. Returns a scalar.
+    """
+    return torch.abs(value_driving - value_transformed_warped).mean()
+
+
+# %% [markdown]
+# ## 5.5 Equivariance of the jacobians
+#
+# Each keypoint also carries a 2×2 jacobian, the local linear map of its part. Differentiating
+# kp_d = W(kp_t) along the part gives J_d = ∇W(kp_t) · J_t, where ∇W is the 2×2 jacobian of the
+# warp at the transformed keypoint. The authors write it as a distance from the identity:
+#
+# $$L_\text{eq,jac} = \operatorname{mean}\bigl|\,I - J_d^{-1}\,\nabla W(\text{kp}_t)\,J_t\bigr|$$
+#
+# (`torch.inverse` with no safeguard, as in their code; the jacobian head starts at the identity, so
+# J_d is invertible from the first step.) `Transform.jacobian` builds ∇W with autograd. First, a
+# sanity check against finite differences:
+
+# %%
+points = torch.rand(1, 4, 2, dtype=torch.float64) * 2 - 1
+torch.manual_seed(0)
+transform64 = Transform(1, sigma_affine=0.2, sigma_tps=0.02, points_tps=5, dtype=torch.float64)
+step = 1e-6
+finite = torch.stack([(transform64.warp_coordinates(points + step * e) - transform64.warp_coordinates(points - step * e))
+                      / (2 * step) for e in torch.eye(2, dtype=torch.float64)], dim=-1)   # (1, 4, 2, 2)
+print("largest |autograd − finite differences| =", float((transform64.jacobian(points) - finite).abs().max()))
+
+# %% [markdown]
+# ### Exercise 5.2 — the jacobian equivariance loss
+# Given the driving jacobians J_d, the transformed-frame jacobians J_t and the warp's jacobian ∇W at
+# the transformed keypoints (all (B, K, 2, 2)), return mean|I − J_d⁻¹ · ∇W · J_t|.
+
+# %% tags=["exercise"]
+def equivariance_jacobian_loss(jacobian_driving, jacobian_transformed, warp_jacobian):
+    """All inputs (B, K, 2, 2). Returns a scalar."""
+    raise NotImplementedError("Exercise 5.2: invert J_d, multiply J_d⁻¹ · ∇W · J_t, compare with the identity")
+
+
+# %% tags=["solution", "export"]
+import torch
+
+
+def equivariance_jacobian_loss(jacobian_driving, jacobian_transformed, warp_jacobian):
+    """mean |I − J_d⁻¹ · ∇W(kp_t) · J_t| (paper Eq. 12, the jacobian part of equivariance).
+
+    jacobian_driving J_d, jacobian_transformed J_t, warp_jacobian ∇W: all (B, K, 2, 2).
+    Zero exactly when J_d = ∇W · J_t. Returns a scalar.
+    """
+    product = torch.inverse(jacobian_driving) @ warp_jacobian @ jacobian_transformed   # (B, K, 2, 2)
+    eye = torch.eye(2, dtype=product.dtype, device=product.device).view(1, 1, 2, 2)
+    return torch.abs(eye - product).mean()
+
+
+# %%
+equivariance_jacobian_loss = checks.check_equivariance_jacobian_loss(equivariance_jacobian_loss)
+
+# %% [markdown]
+# An exactly equivariant "detector" must score zero on both losses. For an affine W (no TPS) we can
+# build one by hand: given X's keypoints and jacobians, the keypoints of Y are W⁻¹(kp_d) and its
+# jacobians are A⁻¹ J_d.
+
+# %%
+torch.manual_seed(1)
+affine = Transform(2, sigma_affine=0.1)
+kp_driving = {"value": torch.rand(2, 5, 2) * 2 - 1, "jacobian": torch.eye(2) + 0.2 * torch.randn(2, 5, 2, 2)}
+linear, translation = affine.theta[:, None, :, :2], affine.theta[:, None, :, 2]           # (B, 1, 2, 2), (B, 1, 2)
+kp_transformed = {"value": (torch.inverse(linear) @ (kp_driving["value"] - translation)[..., None])[..., 0],
+                  "jacobian": torch.inverse(linear) @ kp_driving["jacobian"]}
+print("value loss   :", float(equivariance_value_loss(kp_driving["value"], affine.warp_coordinates(kp_transformed["value"]))))
+print("jacobian loss:", float(equivariance_jacobian_loss(kp_driving["jacobian"], kp_transformed["jacobian"],
+                                                         affine.jacobian(kp_transformed["value"]))))
+print("...and with the identity as Y's jacobians (a detector that ignores rotation):",
+      float(equivariance_jacobian_loss(kp_driving["jacobian"], torch.eye(2).expand(2, 5, 2, 2),
+                                       affine.jacobian(kp_transformed["value"]))))
+
+# %% [markdown]
+# ### What goes wrong without the jacobian term?
+#
+# The reconstruction loss sees the jacobians only through the product J_s · J_d⁻¹ in the motion
+# T_k(z) = p_s + J_s J_d⁻¹ (z − p_d) (chapter 02). Nothing else ties an individual J to the image. The
+# small experiment below trains a tiny keypoint detector on the equivariance losses alone, with
+# random affine warps of the test image, once with and once without the jacobian term. Then it shows
+# it the test image rotated by 30° and asks for the relative jacobian J_rotated · J_upright⁻¹, which
+# should be the 30° rotation.
+
+# %%
+from fomm_teach.keypoints import KPDetector
+
+
+def rotation(angle):
+    cos, sin = torch.cos(torch.tensor(angle)), torch.sin(torch.tensor(angle))
+    return torch.stack([torch.stack([cos, -sin]), torch.stack([sin, cos])])          # (2, 2)
+
+
+def train_equivariance(jacobian_weight, steps, size=32):
+    torch.manual_seed(0)
+    detector = KPDetector(block_expansion=8, num_kp=2, num_channels=3, max_features=32, num_blocks=3,
+                          temperature=0.1, estimate_jacobian=True)
+    optimizer = torch.optim.Adam(detector.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    base = striped_sprite(size).repeat(8, 1, 1, 1)                                    # (8, 3, size, size)
+    for _ in range(steps):
+        angles = (torch.rand(8) - 0.5) * 1.2
+        frames = torch.cat([striped_sprite(size, angle=float(a)) for a in angles])    # (8, 3, size, size)
+        transform = Transform(8, sigma_affine=0.15)
+        kp_d = detector(frames)
+        kp_t = detector(transform.transform_frame(frames))
+        loss = 10 * equivariance_value_loss(kp_d["value"], transform.warp_coordinates(kp_t["value"]))
+        if jacobian_weight:
+            loss = loss + jacobian_weight * equivariance_jacobian_loss(
+                kp_d["jacobian"], kp_t["jacobian"], transform.jacobian(kp_t["value"]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    detector.eval()
+    with torch.no_grad():
+        upright = detector(striped_sprite(size, angle=0.0))
+        rotated = detector(striped_sprite(size, angle=0.0 + 0.52))
+    return rotated["jacobian"][0] @ torch.inverse(upright["jacobian"][0])             # (K, 2, 2)
+
+
+steps = 60 if course.quick else 300
+target = rotation(0.52)
+for weight in (0, 10):
+    relative = train_equivariance(weight, steps)
+    error = (relative - target).abs().mean()
+    print(f"equivariance_jacobian weight {weight:2d}: J_rot·J_up⁻¹ of keypoint 0 =",
+          [[round(v, 2) for v in row] for row in relative[0].tolist()], f" mean |error| vs 30° rotation = {error:.3f}")
+print("the 30° rotation:", [[round(v, 2) for v in row] for row in target.tolist()])
+
+# %% [markdown]
+# Without the term, the jacobian head receives no gradient at all in this experiment and stays at
+# its identity initialisation: every relative jacobian is I, so the first-order motion silently
+# **collapses to the zero-order model** (pure translations, chapter 02). In full training the head
+# does get a gradient from reconstruction, but only through J_s J_d⁻¹, which is blind to any common
+# factor M in J → J·M; the jacobians then drift to whatever fits, and transferring motion to another
+# identity (chapter 07) multiplies by jacobians that mean nothing geometric. The paper's ablation
+# ("Jac. w/o Eq. (11)", Table 1) measures exactly this: adding jacobians *without* their
+# equivariance made every metric worse than no jacobians at all. Chapter 09 repeats it.
+
+# %% [markdown]
+# ## 5.6 The adversarial losses (LSGAN) and feature matching
+#
+# The authors' GAN is a least-squares GAN over the `MultiScaleDiscriminator` of chapter 04, whose
+# output is a patch map D(·) per scale:
+#
+# * discriminator: mean((1 − D(real))² + D(fake)²), targets 1 for real and 0 for fake (key `disc_gan`);
+# * generator: mean((1 − D(fake))²), "make D call the fake real" (key `gen_gan`);
+# * feature matching: Σ_i w_i · mean|F_i(real) − F_i(fake)| over D's 4 block outputs, w = [10, 10, 10, 10]
+#   (key `feature_matching`), a perceptual loss whose features come from the discriminator.
+#
+# All three are summed over the discriminator's scales. The whole branch runs only if
+# `loss_weights.generator_gan` ≠ 0; the vox-256 and taichi-256 configs set it to 0 and never run
+# the discriminator.
+
+# %% tags=["export"]
+import torch
+
+
+def generator_gan_loss(prediction_map_generated):
+    """LSGAN generator term mean((1 − D(fake))²). prediction_map_generated: (B, 1, h, w). Scalar."""
+    return ((1 - prediction_map_generated) ** 2).mean()
+
+
+def discriminator_gan_loss(prediction_map_real, prediction_map_generated):
+    """LSGAN discriminator term mean((1 − D(real))² + D(fake)²). Both (B, 1, h, w). Scalar."""
+    return ((1 - prediction_map_real) ** 2 + prediction_map_generated ** 2).mean()
+
+
+def feature_matching_loss(feature_maps_real, feature_maps_generated, weights):
+    """Σ_i w_i · mean|F_i(real) − F_i(fake)| over the discriminator's block outputs (zero weights skipped).
+
+    The real features are not detached, as in the authors' code; the discriminator gradients this
+    creates are cleared before the discriminator's own step. Returns a scalar.
+    """
+    total = 0
+    for weight, real, generated in zip(weights, feature_maps_real, feature_maps_generated):
+        if weight != 0:
+            total = total + weight * torch.abs(real - generated).mean()
+    return total
+
+
+# %%
+d_output = torch.linspace(-0.5, 1.5, 101)
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+ax.plot(d_output, (1 - d_output) ** 2, label="generator: (1 − D(fake))²")
+ax.plot(d_output, d_output ** 2, label="discriminator on a fake: D(fake)²")
+ax.plot(d_output, (1 - d_output) ** 2, ls=":", color="black", label="discriminator on a real: (1 − D(real))²")
+ax.set_xlabel("discriminator output D(·) at one patch")
+ax.set_ylabel("loss")
+ax.set_title("LSGAN: squared distance to the target 1 (real) or 0 (fake)")
+ax.legend(fontsize=8)
+plt.show()
+
+# %%
+from fomm_teach.discriminator import MultiScaleDiscriminator
+
+torch.manual_seed(0)
+discriminator = MultiScaleDiscriminator(scales=[1], block_expansion=8, num_blocks=4, max_features=64).to(course.device)
+with torch.no_grad():
+    maps_real = discriminator(ImagePyramide([1], 3).to(course.device)(image))
+    maps_fake = discriminator(ImagePyramide([1], 3).to(course.device)(torch.roll(image, 5, dims=-1)))
+print("patch map:", tuple(maps_real["prediction_map_1"].shape),
+      " block outputs:", [tuple(f.shape) for f in maps_real["feature_maps_1"]])
+print("untrained D:  disc_gan =", float(discriminator_gan_loss(maps_real["prediction_map_1"], maps_fake["prediction_map_1"])),
+      " gen_gan =", float(generator_gan_loss(maps_fake["prediction_map_1"])),
+      " feature_matching =", float(feature_matching_loss(maps_real["feature_maps_1"], maps_fake["feature_maps_1"], [10] * 4)))
+
+# %% [markdown]
+# ## 5.7 The full models
+#
+# A training step (chapter 06) calls two modules that hold the networks and return named losses.
+#
+# `GeneratorFullModel(kp_extractor, generator, discriminator, train_params)`, for a batch
+# `{'source', 'driving'}`:
+# 1. keypoints of source and driving; the generator's prediction of the driving frame;
+# 2. `perceptual` (and/or our `l1_pyramid`) on the two pyramids;
+# 3. if `generator_gan` ≠ 0: `gen_gan` and `feature_matching`, with D given the *detached* driving keypoints;
+# 4. if an equivariance weight ≠ 0: a fresh random Transform per batch, Y = transform_frame(driving),
+#    a third detector pass on Y, then `equivariance_value` and `equivariance_jacobian`.
+#
+# `DiscriminatorFullModel` computes `disc_gan` on the detached prediction. Every loss is already
+# weighted; the training loss is the plain sum of the values.
+
+# %% tags=["export"]
+import torch
+from torch import nn
+
+
+def detach_kp(kp):
+    """The keypoint dict with every tensor detached from the graph."""
+    return {key: value.detach() for key, value in kp.items()}
+
+
+class GeneratorFullModel(nn.Module):
+    """Keypoint detector + generator + all generator-side losses (the authors' `GeneratorFullModel`).
+
+    train_params: the config's `train_params` (scales, loss_weights, transform_params, and our
+    perceptual_backbone / vgg19_weights, see `build_vgg19`). `vgg`, if given, replaces the network
+    `build_vgg19(train_params)` would make. The transform's grid_sample uses the generator's
+    `align_corners`.
+    forward(x): x = {'source', 'driving'}: (B, 3, H, W) -> (loss_values, generated), loss_values in the
+    order perceptual, l1_pyramid, gen_gan, feature_matching, equivariance_value, equivariance_jacobian
+    (only the keys whose weights are non-zero); generated = the generator's dict plus kp_source,
+    kp_driving (and transformed_frame, transformed_kp when equivariance is on).
+    """
+
+    def __init__(self, kp_extractor, generator, discriminator, train_params, vgg=None):
+        super().__init__()
+        self.kp_extractor = kp_extractor
+        self.generator = generator
+        self.discriminator = discriminator
+        self.train_params = train_params
+        self.scales = train_params["scales"]
+        self.disc_scales = discriminator.scales
+        self.pyramid = ImagePyramide(self.scales, generator.num_channels)
+        self.loss_weights = train_params["loss_weights"]
+        self.vgg = vgg if vgg is not None else build_vgg19(train_params)
+
+    def forward(self, x):
+        weights = self.loss_weights
+        kp_source = self.kp_extractor(x["source"])
+        kp_driving = self.kp_extractor(x["driving"])
+        generated = self.generator(x["source"], kp_source=kp_source, kp_driving=kp_driving)
+        generated.update({"kp_source": kp_source, "kp_driving": kp_driving})
+
+        loss_values = {}
+        pyramid_real = self.pyramid(x["driving"])
+        pyramid_generated = self.pyramid(generated["prediction"])
+        if sum(weights.get("perceptual", [0])) != 0:
+            loss_values["perceptual"] = perceptual_loss(self.vgg, pyramid_generated, pyramid_real, weights["perceptual"])
+        if weights.get("l1_pyramid", 0) != 0:
+            loss_values["l1_pyramid"] = l1_pyramid_loss(pyramid_generated, pyramid_real, weights["l1_pyramid"])
+
+        if weights["generator_gan"] != 0:
+            maps_generated = self.discriminator(pyramid_generated, kp=detach_kp(kp_driving))
+            maps_real = self.discriminator(pyramid_real, kp=detach_kp(kp_driving))
+            loss_values["gen_gan"] = sum(weights["generator_gan"] * generator_gan_loss(maps_generated[f"prediction_map_{s}"])
+                                         for s in self.disc_scales)
+            if sum(weights["feature_matching"]) != 0:
+                loss_values["feature_matching"] = sum(
+                    feature_matching_loss(maps_real[f"feature_maps_{s}"], maps_generated[f"feature_maps_{s}"],
+                                          weights["feature_matching"]) for s in self.disc_scales)
+
+        if weights["equivariance_value"] + weights["equivariance_jacobian"] != 0:
+            driving = x["driving"]
+            transform = Transform(driving.shape[0], **self.train_params["transform_params"],
+                                  align_corners=self.generator.align_corners, device=driving.device, dtype=driving.dtype)
+            transformed_frame = transform.transform_frame(driving)
+            transformed_kp = self.kp_extractor(transformed_frame)
+            generated["transformed_frame"] = transformed_frame
+            generated["transformed_kp"] = transformed_kp
+            if weights["equivariance_value"] != 0:
+                warped = transform.warp_coordinates(transformed_kp["value"])                     # (B, K, 2)
+                loss_values["equivariance_value"] = weights["equivariance_value"] * equivariance_value_loss(
+                    kp_driving["value"], warped)
+            if weights["equivariance_jacobian"] != 0:
+                warp_jacobian = transform.jacobian(transformed_kp["value"])                     # (B, K, 2, 2)
+                loss_values["equivariance_jacobian"] = weights["equivariance_jacobian"] * equivariance_jacobian_loss(
+                    kp_driving["jacobian"], transformed_kp["jacobian"], warp_jacobian)
+        return loss_values, generated
+
+
+class DiscriminatorFullModel(nn.Module):
+    """The discriminator's LSGAN loss on real driving frames vs detached predictions (key `disc_gan`).
+
+    forward(x, generated): x['driving'] (B, 3, H, W); generated from `GeneratorFullModel`.
+    Returns {'disc_gan': scalar}.
+    """
+
+    def __init__(self, kp_extractor, generator, discriminator, train_params):
+        super().__init__()
+        self.kp_extractor = kp_extractor
+        self.generator = generator
+        self.discriminator = discriminator
+        self.train_params = train_params
+        self.scales = discriminator.scales
+        self.pyramid = ImagePyramide(train_params["scales"], generator.num_channels)
+        self.loss_weights = train_params["loss_weights"]
+
+    def forward(self, x, generated):
+        pyramid_real = self.pyramid(x["driving"])
+        pyramid_generated = self.pyramid(generated["prediction"].detach())
+        kp_driving = detach_kp(generated["kp_driving"])
+        maps_generated = self.discriminator(pyramid_generated, kp=kp_driving)
+        maps_real = self.discriminator(pyramid_real, kp=kp_driving)
+        value = sum(self.loss_weights["discriminator_gan"]
+                    * discriminator_gan_loss(maps_real[f"prediction_map_{s}"], maps_generated[f"prediction_map_{s}"])
+                    for s in self.scales)
+        return {"disc_gan": value}
+
+
+# %% [markdown]
+# One forward pass of both full models on the course's small config, with the offline loss, the
+# authors' equivariance and a GAN weight switched on so that every key appears:
+
+# %%
+from fomm_teach.config import load_config
+from fomm_teach.models import build_models
+
+config = load_config("small-64")
+models = build_models(config, device=course.device)
+kp_detector, generator, discriminator = models["kp_detector"], models["generator"], models["discriminator"]
+train_params = dict(config["train_params"])
+train_params["loss_weights"] = dict(train_params["loss_weights"], generator_gan=1, feature_matching=[10, 10, 10, 10])
+generator_full = GeneratorFullModel(kp_detector, generator, discriminator, train_params)
+discriminator_full = DiscriminatorFullModel(kp_detector, generator, discriminator, train_params)
+
+size = config["dataset_params"]["frame_shape"][0]
+batch = {"source": striped_sprite(size, angle=0.0).repeat(2, 1, 1, 1),
+         "driving": striped_sprite(size, angle=0.4, centre=(0.0, 0.1)).repeat(2, 1, 1, 1)}
+losses, generated = generator_full(batch)
+losses.update(discriminator_full(batch, generated))
+for key, value in losses.items():
+    print(f"{key:22s} {float(value):8.4f}")
+show_images([batch["source"][0], batch["driving"][0], generated["transformed_frame"][0], generated["prediction"][0]],
+            ["source", "driving", "transformed driving (Y)", "prediction (untrained)"], "What the losses compare")
+
+# %% [markdown]
+# ## Summary
+#
+# * The reconstruction loss compares the prediction and the driving frame at several scales of an
+#   anti-aliased pyramid; the authors' version uses ImageNet VGG19 features, summed over 4 scales ×
+#   5 layers with weight 10. Offline, this course uses an L1 pyramid instead — measured to learn as
+#   well as random VGG features at less than half the cost — and says so in the config.
+# * Equivariance compares keypoints of X with W applied to the keypoints of Y = X∘W: Y is made by
+#   backward warping, so W maps Y's coordinates into X's, and W needs no inverse.
+# * The jacobian equivariance |I − J_d⁻¹ ∇W J_t| is what makes the jacobians mean the local shape
+#   of a part; without it the first-order model quietly becomes a zero-order one (or worse).
+# * ∇W comes from autograd with `create_graph=True`, so this loss trains the detector through a
+#   double backward.
+# * The GAN (LSGAN + feature matching) is optional and off in the authors' main configs.
+#
+# ## Questions
+#
+# 1. The TPS offset is added to x and y alike. What kind of deformation can this W never produce?
+#    Would the equivariance losses still work with a textbook TPS?
+# 2. Why is the value loss written as |kp_d − W(kp_t)| rather than |W⁻¹(kp_d) − kp_t|? What would
+#    you need to compute the second?
+# 3. Replace every jacobian by J·M for a fixed invertible M. Which losses change, and which do not?
+# 4. The perceptual loss is a sum of 20 terms with weight 10. If you drop the ⅛ scale (64×64
+#    images), what happens to the balance against the equivariance losses (weight 10 each)?
+# 5. With `generator_gan: 0`, the discriminator is built and saved but never run. Why might the
+#    authors still save it?
