@@ -198,3 +198,108 @@ def check_equivariance_jacobian_loss(fn: Callable) -> Callable:
         ("strongly non-commuting matrices, B=1, K=5", (matrices(1, 5, 0.5), matrices(1, 5, 0.5), matrices(1, 5, 0.5)), {}),
     ]
     return check_function(fn, equivariance_jacobian_loss, cases, name="equivariance_jacobian_loss")
+
+
+# --- chapter 01 ---
+
+
+def _probability_maps(generator: torch.Generator, *shape: int) -> torch.Tensor:
+    """Random (B, K, H, W) maps that are non-negative and sum to 1 over H·W."""
+    b, k, h, w = shape
+    return torch.softmax(3 * torch.randn(b, k, h * w, generator=generator), dim=2).reshape(b, k, h, w)
+
+
+def check_spatial_softmax(fn: Callable) -> Callable:
+    """Exercise 1.1: softmax over all H·W positions of logits / temperature."""
+    from fomm_teach.keypoints import spatial_softmax
+
+    generator = seeded_generator(11)
+    cases = [
+        ("random scores (2, 3, 5, 7), τ = 0.1", (torch.randn(2, 3, 5, 7, generator=generator), 0.1), {}),
+        ("random scores (1, 2, 6, 6), τ = 1", (torch.randn(1, 2, 6, 6, generator=generator), 1.0), {}),
+        ("constant scores: the uniform map", (torch.zeros(1, 1, 4, 5), 0.1), {}),
+        ("large scores, τ = 0.01 (exp overflows unless you use a stable softmax)",
+         (50 * torch.randn(1, 2, 4, 4, generator=generator), 0.01), {}),
+    ]
+    return check_function(fn, spatial_softmax, cases, name="spatial_softmax")
+
+
+def check_heatmap_to_keypoints(fn: Callable) -> Callable:
+    """Exercise 1.2: soft-argmax, the expected (x, y) coordinate of each map."""
+    from fomm_teach.keypoints import heatmap_to_keypoints
+
+    generator = seeded_generator(12)
+    corner = torch.zeros(1, 2, 5, 7)
+    corner[0, 0, 0, -1] = 1.0  # top-right pixel: (x, y) = (1, -1)
+    corner[0, 1, -1, 0] = 1.0  # bottom-left pixel: (x, y) = (-1, 1)
+    cases = [
+        ("random maps (2, 3, 6, 8)", (_probability_maps(generator, 2, 3, 6, 8),), {}),
+        ("all mass on two corner pixels of a 5×7 map (x runs along the width!)", (corner,), {}),
+        ("uniform map: the centre (0, 0)", (torch.full((1, 1, 4, 6), 1 / 24),), {}),
+        ("random maps (1, 10, 58, 58), the vox-256 size", (_probability_maps(generator, 1, 10, 58, 58),), {}),
+    ]
+    return check_function(fn, heatmap_to_keypoints, cases, name="heatmap_to_keypoints")
+
+
+def check_pool_jacobians(fn: Callable) -> Callable:
+    """Exercise 1.3: heatmap-weighted sum of the 4 Jacobian maps, read row-major into 2×2."""
+    from fomm_teach.keypoints import pool_jacobians
+
+    generator = seeded_generator(13)
+    identity_map = torch.tensor([1.0, 0.0, 0.0, 1.0]).view(1, 1, 4, 1, 1).expand(1, 3, 4, 5, 5)
+    cases = [
+        ("one map per keypoint, (2, 3) keypoints on 6×6",
+         (_probability_maps(generator, 2, 3, 6, 6), torch.randn(2, 3, 4, 6, 6, generator=generator)), {}),
+        ("identity maps give J = I", (_probability_maps(generator, 1, 3, 5, 5), identity_map.clone()), {}),
+        ("one map shared by all 4 keypoints (single_jacobian_map)",
+         (_probability_maps(generator, 2, 4, 5, 7), torch.randn(2, 1, 4, 5, 7, generator=generator)), {}),
+        ("row-major order: a map (0, 1, 2, 3) gives [[0, 1], [2, 3]]",
+         (_probability_maps(generator, 1, 1, 3, 3), torch.arange(4.0).view(1, 1, 4, 1, 1).expand(1, 1, 4, 3, 3).clone()), {}),
+    ]
+    return check_function(fn, pool_jacobians, cases, name="pool_jacobians")
+
+
+# --- chapter 02 ---
+
+
+def _keypoints(generator: torch.Generator, batch: int, num_kp: int, jacobian: bool) -> dict:
+    """Random keypoints in [-1, 1] and, if asked, well-conditioned Jacobians I + 0.3·noise."""
+    kp = {"value": torch.rand(batch, num_kp, 2, generator=generator) * 2 - 1}
+    if jacobian:
+        kp["jacobian"] = torch.eye(2) + 0.3 * torch.randn(batch, num_kp, 2, 2, generator=generator)
+    return kp
+
+
+def check_sparse_motion(fn: Callable) -> Callable:
+    """Exercise 2.1: T_k(z) = p_s + J_s J_d⁻¹ (z − p_d), zero order without Jacobians."""
+    from fomm_teach.motion import sparse_motion
+
+    generator = seeded_generator(21)
+    cases = [
+        ("first order, B=2, K=3, 6×6",
+         (_keypoints(generator, 2, 3, True), _keypoints(generator, 2, 3, True), (6, 6)), {}),
+        ("first order on a non-square 5×8 map (H, W order!)",
+         (_keypoints(generator, 1, 2, True), _keypoints(generator, 1, 2, True), (5, 8)), {}),
+        ("zero order: no Jacobians", (_keypoints(generator, 2, 4, False), _keypoints(generator, 2, 4, False), (4, 4)), {}),
+        ("only the source has Jacobians: zero order",
+         (_keypoints(generator, 1, 2, True), _keypoints(generator, 1, 2, False), (4, 5)), {}),
+        ("non-commuting Jacobians: J_s J_d⁻¹ ≠ J_d⁻¹ J_s",
+         ({"value": torch.zeros(1, 1, 2), "jacobian": torch.tensor([[[[1.0, 0.8], [0.0, 1.0]]]])},
+          {"value": torch.tensor([[[0.2, -0.1]]]), "jacobian": torch.tensor([[[[0.0, -1.5], [1.5, 0.0]]]])}, (5, 5)), {}),
+    ]
+    return check_function(fn, sparse_motion, cases, name="sparse_motion")
+
+
+def check_kp2gaussian(fn: Callable) -> Callable:
+    """Exercise 2.2: exp(−½‖z − p_k‖² / variance) on the coordinate grid."""
+    from fomm_teach.motion import kp2gaussian
+
+    generator = seeded_generator(22)
+    cases = [
+        ("random keypoints, B=2, K=4, 8×10, variance 0.01",
+         (torch.rand(2, 4, 2, generator=generator) * 2 - 1, (8, 10), 0.01), {}),
+        ("variance 0.1 on 16×16", (torch.rand(1, 3, 2, generator=generator) * 2 - 1, (16, 16), 0.1), {}),
+        ("a keypoint on the top-right pixel centre (1, -1): peak 1 there",
+         (torch.tensor([[[1.0, -1.0]]]), (5, 7), 0.01), {}),
+    ]
+    return check_function(fn, kp2gaussian, cases, name="kp2gaussian")
