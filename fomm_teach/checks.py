@@ -156,6 +156,27 @@ def check_function(
     return learner_fn
 
 
+# --- chapter 00 ---
+
+
+def check_column_to_x(fn: Callable) -> Callable:
+    """Exercise 0.1: pixel column j of a W-wide map → x = 2j/(W-1) - 1, read off the library's grid."""
+    from fomm_teach.keypoints import make_coordinate_grid
+
+    def reference(column, width):
+        x = make_coordinate_grid((2, width), dtype=torch.float32)[0, :, 0]  # (W,)
+        return x[column]
+
+    generator = seeded_generator(0)
+    cases = [
+        ("every column of a 4-wide map: -1, -1/3, 1/3, 1", (torch.arange(4), 4), {}),
+        ("the two border columns of a 2-wide map", (torch.tensor([0, 1]), 2), {}),
+        ("random columns (5, 3) of a 64-wide map", (torch.randint(0, 64, (5, 3), generator=generator), 64), {}),
+        ("the last column of a 257-wide map is +1", (torch.tensor([256]), 257), {}),
+    ]
+    return check_function(fn, reference, cases, name="column_to_x")
+
+
 # --- chapter 05 ---
 
 
