@@ -324,3 +324,64 @@ def check_kp2gaussian(fn: Callable) -> Callable:
          (torch.tensor([[[1.0, -1.0]]]), (5, 7), 0.01), {}),
     ]
     return check_function(fn, kp2gaussian, cases, name="kp2gaussian")
+
+
+# --- chapter 03 ---
+
+
+def _random_keypoints(generator: torch.Generator, batch: int, num_kp: int, spread: float = 0.8) -> dict:
+    """A keypoint dict with values in [-spread, spread] and Jacobians near the identity (invertible)."""
+    value = (torch.rand(batch, num_kp, 2, generator=generator) * 2 - 1) * spread              # (B, K, 2)
+    jacobian = torch.eye(2) + 0.3 * torch.randn(batch, num_kp, 2, 2, generator=generator)    # (B, K, 2, 2)
+    return {"value": value, "jacobian": jacobian}
+
+
+def check_heatmap_representation(fn: Callable) -> Callable:
+    """Exercise 3.2: G(driving) − G(source) per keypoint with a zero background map first (Eq. 6)."""
+    from fomm_teach.dense_motion import heatmap_representation
+
+    generator = seeded_generator(30)
+    kp_a, kp_b = _random_keypoints(generator, 2, 3), _random_keypoints(generator, 2, 3)
+    far = {"value": torch.tensor([[[1.5, -1.2], [0.0, 0.0]]])}
+    centre = {"value": torch.zeros(1, 2, 2)}
+    cases = [
+        ("B=2, K=3, 16×16", (kp_a, kp_b, (16, 16)), {}),
+        ("non-square 12×20, kp_variance 0.05", (kp_a, kp_b, (12, 20)), {"kp_variance": 0.05}),
+        ("source = driving (all maps zero)", (kp_a, kp_a, (8, 8)), {}),
+        ("one keypoint outside the image, K=2", (far, centre, (9, 9)), {}),
+    ]
+    return check_function(fn, heatmap_representation, cases, name="heatmap_representation", atol=1e-6)
+
+
+def check_deform_source(fn: Callable) -> Callable:
+    """Exercise 3.1: the K+1 deformed sources S^k = S ∘ T_k (grid_sample per part)."""
+    from fomm_teach.dense_motion import deform_source
+    from fomm_teach.keypoints import make_coordinate_grid
+
+    generator = seeded_generator(31)
+    image = torch.rand(2, 3, 12, 12, generator=generator)                                     # (B, C, H, W)
+    grids = torch.rand(2, 4, 12, 12, 2, generator=generator) * 2.4 - 1.2                      # (B, K+1, H, W, 2)
+    identity = make_coordinate_grid((12, 12)).expand(2, 4, 12, 12, 2).clone()                 # (B, K+1, H, W, 2)
+    cases = [
+        ("B=2, K+1=4, random grids (some outside)", (image, grids), {}),
+        ("identity grids reproduce the source", (image, identity), {}),
+        ("align_corners=False", (image, grids), {"align_corners": False}),
+        ("smaller output grid 6×8, one channel", (image[:, :1], grids[:, :, :6, :8]), {}),
+    ]
+    return check_function(fn, deform_source, cases, name="deform_source")
+
+
+def check_dense_deformation(fn: Callable) -> Callable:
+    """Exercise 3.3: Eq. 7, the mask-weighted sum of the K+1 sparse motions."""
+    from fomm_teach.dense_motion import dense_deformation
+
+    generator = seeded_generator(33)
+    motions = torch.rand(2, 4, 8, 10, 2, generator=generator) * 2 - 1                       # (B, K+1, H, W, 2)
+    mask = torch.softmax(torch.randn(2, 4, 8, 10, generator=generator) * 3, dim=1)          # (B, K+1, H, W)
+    one_hot = torch.nn.functional.one_hot(torch.randint(0, 4, (2, 8, 10), generator=generator), 4)  # (B, H, W, K+1)
+    cases = [
+        ("B=2, K+1=4, softmax masks", (mask, motions), {}),
+        ("one-hot masks pick one motion per pixel", (one_hot.permute(0, 3, 1, 2).float(), motions), {}),
+        ("uniform masks average the motions", (torch.full((2, 4, 8, 10), 0.25), motions), {}),
+    ]
+    return check_function(fn, dense_deformation, cases, name="dense_deformation")

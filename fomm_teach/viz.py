@@ -151,3 +151,181 @@ def synthetic_frame(size: int) -> torch.Tensor:
     canvas = _paint(canvas, _soft_ellipse(z, (0.0, 0.12), (0.06, 0.12), softness), (0.85, 0.6, 0.5))    # nose
     canvas = _paint(canvas, _soft_ellipse(z, (0.0, 0.4), (0.22, 0.06), softness), (0.7, 0.2, 0.25))     # mouth
     return canvas.clamp(0, 1)
+
+
+# --- chapter 03/04 ---------------------------------------------------------------------------------
+# Dense motion figures: a toy scene of rigid textured parts, flows as colours, soft masks.
+
+PART0_COLOR = "#BBBBBB"  # the background part (part 0 of the dense motion network); part k ≥ 1 is keypoint k − 1
+
+
+def render_toy_parts(kp_value: torch.Tensor, jacobian: torch.Tensor, spatial_size):
+    """K rigid textured squares on a patterned background, drawn in keypoint order (later on top).
+
+    Square k is the set of points z = kp_value[k] + jacobian[k] · u with u in [-1, 1]², so two
+    renderings with different poses are related exactly by the first-order motion of chapter 02.
+    It is shaded along u_x and has a white notch at u ≈ (0.6, -0.6), so turns are visible.
+    kp_value: (B, K, 2), jacobian: (B, K, 2, 2), spatial_size: (H, W).
+    Returns (image (B, 3, H, W) in [0, 1], parts (B, K, H, W)): parts[b, k] is how much of square k
+    is visible at each pixel (0..1, anti-aliased); 1 − parts.sum(1) is the visible background.
+    """
+    from matplotlib.colors import to_rgb
+
+    h, w = spatial_size
+    z = make_coordinate_grid((h, w))                                           # (H, W, 2)
+    softness = 0.5 / max(h, w)                                                 # about a quarter pixel
+    pattern = 0.05 * torch.sin(3 * torch.pi * z[..., 0]) * torch.sin(3 * torch.pi * z[..., 1])  # (H, W)
+    t = (z[..., 1] + 1) / 2                                                    # (H, W), 0 at the top
+    background = torch.stack([0.80 - 0.15 * t, 0.85 - 0.10 * t, 0.90 - 0.05 * t]) + pattern  # (3, H, W)
+    images, all_parts = [], []
+    for value_b, jacobian_b in zip(kp_value.detach().cpu().float(), jacobian.detach().cpu().float()):
+        canvas, parts = background.clone(), []
+        for k, (center, pose) in enumerate(zip(value_b, jacobian_b)):
+            u = (z - center) @ torch.inverse(pose).T                           # (H, W, 2): u = J^-1 (z - c)
+            # The edge softness is measured in u units; scale it by the part's size in pixels.
+            part_softness = softness / float(torch.linalg.matrix_norm(pose, ord=2))
+            coverage = _soft_box(u, (0.0, 0.0), (1.0, 1.0), part_softness)    # (H, W)
+            shade = 0.65 + 0.35 * (u[..., 0] + 1) / 2                         # (H, W), darker on the left
+            colour = torch.tensor(to_rgb(keypoint_color(k)))[:, None, None] * shade  # (3, H, W)
+            notch = _soft_box(u, (0.6, -0.6), (0.22, 0.22), part_softness)     # (H, W)
+            colour = colour * (1 - notch) + notch                              # white notch
+            canvas = canvas * (1 - coverage) + colour * coverage
+            parts = [part * (1 - coverage) for part in parts] + [coverage]     # later parts hide earlier ones
+        images.append(canvas.clamp(0, 1))
+        all_parts.append(torch.stack(parts))
+    return torch.stack(images), torch.stack(all_parts)                        # (B, 3, H, W), (B, K, H, W)
+
+
+def flow_to_color(flow: torch.Tensor, max_norm: float = None):
+    """Colour-code a displacement field (H, W, 2) in (x, y) order: hue = direction, saturation = length.
+
+    White is no motion; full colour is a displacement of ``max_norm`` (default: the largest one).
+    Returns an (H, W, 3) NumPy array in [0, 1].
+    """
+    from matplotlib.colors import hsv_to_rgb
+
+    flow = flow.detach().cpu().float()
+    norm = flow.norm(dim=-1)                                                   # (H, W)
+    max_norm = float(norm.max()) if max_norm is None else max_norm
+    angle = torch.atan2(flow[..., 1], flow[..., 0])                            # (H, W), in (-π, π]
+    hsv = torch.stack([(angle / (2 * torch.pi)) % 1.0,
+                       (norm / max(max_norm, 1e-12)).clamp(0, 1),
+                       torch.ones_like(norm)], dim=-1)                         # (H, W, 3)
+    return hsv_to_rgb(hsv.numpy())
+
+
+def color_wheel(size: int = 64, max_norm: float = 1.0):
+    """The legend of :func:`flow_to_color`: (size, size, 3); the disc's rim is a displacement of max_norm."""
+    z = make_coordinate_grid((size, size)) * max_norm                          # (H, W, 2)
+    wheel = flow_to_color(z, max_norm)
+    wheel[(z.norm(dim=-1) > max_norm).numpy()] = 1.0
+    return wheel
+
+
+def show_flow(ax, flow: torch.Tensor, title: str = "", max_norm: float = None, wheel: bool = True) -> None:
+    """Draw a displacement field (H, W, 2) with :func:`flow_to_color` and a colour-wheel legend in the corner.
+
+    A backward flow T(z) − z points from a driving pixel to where it reads the source: the wheel's
+    right is +x (reads from the right), its bottom is +y (reads from below).
+    """
+    h, w = flow.shape[:2]
+    max_norm = float(flow.detach().norm(dim=-1).max()) if max_norm is None else max_norm
+    ax.imshow(flow_to_color(flow, max_norm))
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("x (pixels)", fontsize=8)
+    ax.set_ylabel("y (pixels)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if wheel:
+        inset = ax.inset_axes([0.72, 0.02, 0.26, 0.26])
+        inset.imshow(color_wheel(48, max_norm))
+        inset.set_xticks([])
+        inset.set_yticks([])
+        inset.set_title(f"|d| ≤ {max_norm:.2g}", fontsize=6, pad=1)
+
+
+def part_color(part: int) -> str:
+    """The colour of dense-motion part ``part``: grey for the background (0), keypoint_color(part − 1) otherwise."""
+    return PART0_COLOR if part == 0 else keypoint_color(part - 1)
+
+
+def show_masks(ax, mask: torch.Tensor, title: str = "", legend: bool = True) -> None:
+    """Draw K+1 soft masks (K+1, H, W) as one image: each pixel mixes the parts' colours by their weights.
+
+    A one-hot mask shows clean part colours; a uniform (untrained) mask shows one muddy colour.
+    """
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Patch
+
+    mask = mask.detach().cpu().float()
+    colors = torch.tensor([to_rgb(part_color(part)) for part in range(mask.shape[0])])  # (K+1, 3)
+    image = torch.einsum("khw,kc->hwc", mask, colors).clamp(0, 1)                     # (H, W, 3)
+    ax.imshow(image.numpy())
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("x (pixels)", fontsize=8)
+    ax.set_ylabel("y (pixels)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if legend:
+        handles = [Patch(color=part_color(part), label="0 (background)" if part == 0 else f"{part} (kp {part - 1})")
+                   for part in range(mask.shape[0])]
+        ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="part",
+                  title_fontsize=7)
+
+
+def toy_dense_motion(kp_source: dict, kp_driving: dict, spatial_size) -> dict:
+    """Everything chapter 03 computes for the toy scene, with the *ideal* (ground-truth) masks.
+
+    kp_source, kp_driving: {'value': (1, K, 2), 'jacobian': (1, K, 2, 2)} poses of the squares.
+    Returns a dict of tensors: 'source', 'driving' (1, 3, H, W); 'heatmap' (1, K+1, 1, H, W);
+    'sparse_deformed' (1, K+1, 3, H, W); 'mask' (1, K+1, H, W); 'deformation' (1, H, W, 2);
+    'warped' (1, 3, H, W); 'occlusion_map' (1, 1, H, W), 1 where the source shows the pixel.
+    """
+    from fomm_teach.dense_motion import (dense_deformation, deform_source, heatmap_representation,
+                                         sparse_motions_with_background)
+
+    source, source_parts = render_toy_parts(kp_source["value"], kp_source["jacobian"], spatial_size)
+    driving, driving_parts = render_toy_parts(kp_driving["value"], kp_driving["jacobian"], spatial_size)
+    sparse_motions = sparse_motions_with_background(kp_driving, kp_source, spatial_size)  # (1, K+1, H, W, 2)
+    mask = torch.cat([1 - driving_parts.sum(1, keepdim=True), driving_parts], dim=1)      # (1, K+1, H, W)
+    source_labels = torch.cat([1 - source_parts.sum(1, keepdim=True), source_parts], dim=1)  # (1, K+1, H, W)
+    deformation = dense_deformation(mask, sparse_motions)                                 # (1, H, W, 2)
+    warped_labels = deform_source(source_labels, deformation[:, None])[:, 0]              # (1, K+1, H, W)
+    return {
+        "source": source,
+        "driving": driving,
+        "heatmap": heatmap_representation(kp_driving, kp_source, spatial_size),
+        "sparse_deformed": deform_source(source, sparse_motions),
+        "mask": mask,
+        "deformation": deformation,
+        "warped": deform_source(source, deformation[:, None])[:, 0],
+        "occlusion_map": (warped_labels * mask).sum(1, keepdim=True).clamp(0, 1),
+    }
+
+
+def plot_dense_motion_part(kp_source: dict, kp_driving: dict, spatial_size, part: int = 1):
+    """One figure of the dense motion of the toy scene, focused on ``part`` (1..K).
+
+    Panels: source and driving with keypoints, H_part, S^part, ideal masks, dense flow, the source
+    warped by the dense flow, and the ideal occlusion map. Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    result = toy_dense_motion(kp_source, kp_driving, spatial_size)
+    identity = make_coordinate_grid(spatial_size)                               # (H, W, 2)
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), layout="constrained")
+    axes = axes.ravel()
+    show_image(axes[0], result["source"][0], "source S")
+    draw_keypoints(axes[0], kp_source["value"][0], spatial_size)
+    show_image(axes[1], result["driving"][0], "driving D")
+    draw_keypoints(axes[1], kp_driving["value"][0], spatial_size)
+    heat = axes[2].imshow(result["heatmap"][0, part, 0].numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+    axes[2].set_title(f"H_{part}: red = now, blue = before", fontsize=9)
+    fig.colorbar(heat, ax=axes[2], fraction=0.046, pad=0.04)
+    show_image(axes[3], result["sparse_deformed"][0, part], f"S^{part}: source warped by T_{part}")
+    show_masks(axes[4], result["mask"][0], "ideal masks M_k")
+    show_flow(axes[5], result["deformation"][0] - identity, "dense flow T̂(z) − z", max_norm=0.5)
+    show_image(axes[6], result["warped"][0], "S warped by T̂ (ghosts = occluded)")
+    occlusion = axes[7].imshow(result["occlusion_map"][0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[7].set_title("ideal occlusion map (1 = visible)", fontsize=9)
+    fig.colorbar(occlusion, ax=axes[7], fraction=0.046, pad=0.04)
+    fig.suptitle(f"Dense motion of the toy scene with ideal masks, part {part} (keypoint {part - 1})", fontsize=11)
+    return fig

@@ -93,9 +93,10 @@ def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_mot
         kp_driving = {"value": torch.tensor([[[value["x"], value["y"]]]]), "jacobian": jacobian.view(1, 1, 2, 2)}
         field = sparse_motion(kp_source, kp_driving, size)                           # (1, 1, H, W, 2)
         warped = warp(source[None], field[:, 0], align_corners=True)                 # (1, 3, H, W)
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
-        viz.show_image(axes[0], source, title="source + arrows z → T(z)", alpha=0.5)
-        viz.draw_flow_arrows(axes[0], field[0, 0], step=max(1, size[0] // 12))
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), layout="constrained")
+        viz.show_image(axes[0], source, title="arrows z → T(z) (tail: output pixel, head: where it reads S)",
+                       alpha=0.4)
+        viz.draw_flow_arrows(axes[0], field[0, 0], step=max(1, size[0] // 8))
         viz.draw_keypoints(axes[0], kp_driving["value"][0], image_size=size)
         viz.show_image(axes[1], warped[0], title="source warped by T: the part follows the keypoint")
         viz.draw_keypoints(axes[1], kp_driving["value"][0], image_size=size)
@@ -106,3 +107,45 @@ def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_mot
     _redraw_on_change(output, list(sliders.values()), draw)
     return ipw.VBox([ipw.HBox([sliders["x"], sliders["y"]]),
                      ipw.HBox([sliders["angle"], sliders["scale"], sliders["shear"]]), output])
+
+
+# --- chapter 03/04 ---
+
+
+def dense_motion_explorer(kp_source: dict, kp_driving: dict, spatial_size) -> ipw.VBox:
+    """Chapter 03: move, turn and scale one square of the toy scene; watch masks, flow and occlusion.
+
+    kp_source, kp_driving: {'value': (1, K, 2), 'jacobian': (1, K, 2, 2)} poses of the squares of
+    ``viz.render_toy_parts``. The sliders change driving keypoint k = part − 1: its position by
+    (dx, dy) and its Jacobian to R(angle) · scale · J_d. Each change redraws
+    ``viz.plot_dense_motion_part`` (ideal masks, so the flow is the one a trained network aims for).
+    """
+    from fomm_teach import motion
+
+    num_kp = kp_driving["value"].shape[1]
+
+    def slider(description, value, low, high, step):
+        return ipw.FloatSlider(value=value, min=low, max=high, step=step, description=description,
+                               continuous_update=False, style={"description_width": "initial"})
+
+    part = ipw.IntSlider(value=1, min=1, max=num_kp, description="part (kp + 1)", continuous_update=False,
+                         style={"description_width": "initial"})
+    sliders = {
+        "dx": slider("dx", 0.0, -0.6, 0.6, 0.05),
+        "dy": slider("dy", 0.0, -0.6, 0.6, 0.05),
+        "angle": slider("turn (°)", 0.0, -180.0, 180.0, 5.0),
+        "scale": slider("scale", 1.0, 0.5, 1.5, 0.05),
+    }
+    output = ipw.Output()
+
+    def draw():
+        k = part.value - 1
+        moved = {key: value.clone() for key, value in kp_driving.items()}
+        moved["value"][0, k] += torch.tensor([sliders["dx"].value, sliders["dy"].value])
+        pose = motion.jacobian_from_pose(math.radians(sliders["angle"].value), sliders["scale"].value)  # (2, 2)
+        moved["jacobian"][0, k] = pose @ moved["jacobian"][0, k]
+        viz.plot_dense_motion_part(kp_source, moved, spatial_size, part=part.value)
+
+    _redraw_on_change(output, [part, *sliders.values()], draw)
+    return ipw.VBox([ipw.HBox([part, sliders["dx"], sliders["dy"]]),
+                     ipw.HBox([sliders["angle"], sliders["scale"]]), output])

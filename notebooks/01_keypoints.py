@@ -105,7 +105,7 @@ blob_size = course.pick(quick=32, full=64)
 num_frames = course.pick(quick=4, full=8)
 
 
-def blob_logits(center, size=blob_size, width=0.15):
+def blob_logits(center, size=blob_size, width=0.5):
     """Score map (1, 1, H, W) of a Gaussian blob at `center` = (x, y) in [-1, 1]: -|z - c|^2 / (2 w^2)."""
     grid = make_coordinate_grid((size, size))                       # (H, W, 2)
     squared_distance = (grid - torch.tensor(center)).pow(2).sum(-1)  # (H, W)
@@ -192,7 +192,7 @@ keypoints = heatmap_to_keypoints(heatmaps)           # (frames, 1, 2)
 error = (keypoints[:, 0] - centers).abs().max()
 print(f"largest distance between the blob centre and its soft-argmax: {error:.2e} (normalised units)")
 
-fig, axes = plt.subplots(1, num_frames, figsize=(2.2 * num_frames, 2.6))
+fig, axes = plt.subplots(1, num_frames, figsize=(2.8 * num_frames, 2.9), layout="constrained")
 for frame, ax in enumerate(axes):
     viz.show_heatmap(ax, heatmaps[frame, 0], title=f"frame {frame}")
     viz.draw_keypoints(ax, keypoints[frame], image_size=blob_size)
@@ -211,7 +211,7 @@ plt.show()
 # %%
 blob = blob_logits([0.6, -0.4])
 temperatures = [0.01, 0.1, 1.0, 10.0]
-fig, axes = plt.subplots(1, len(temperatures), figsize=(2.6 * len(temperatures), 2.8))
+fig, axes = plt.subplots(1, len(temperatures), figsize=(3.2 * len(temperatures), 3.1), layout="constrained")
 for ax, temperature in zip(axes, temperatures):
     heatmap = spatial_softmax(blob, temperature)
     keypoint = heatmap_to_keypoints(heatmap)[0]
@@ -633,7 +633,7 @@ for key, value in kp.items():
 print("largest |J - I| at initialisation:", float((kp["jacobian"] - torch.eye(2)).abs().max()))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), layout="constrained")
 viz.show_image(axes[0], frame[0], title="synthetic frame + keypoints of an untrained detector")
 viz.draw_keypoints(axes[0], kp["value"][0], image_size=frame_size)
 viz.show_heatmap(axes[1], kp["heatmap"][0].sum(0),

@@ -73,7 +73,7 @@ def warp_image(image, grid, align_corners):
 
 
 # %%
-size = course.pick(quick=48, full=96)
+size = course.pick(quick=64, full=128)
 source = viz.synthetic_part(size)[None]                          # (1, 3, H, W)
 identity = make_coordinate_grid((size, size))[None]              # (1, H, W, 2)
 for align_corners in (True, False):
@@ -178,15 +178,16 @@ first_order = sparse_motion(kp_source, kp_driving, (size, size))                
 warped_zero = warp_image(source, zero_order[:, 0], align_corners=True)                             # (1, 3, H, W)
 warped_first = warp_image(source, first_order[:, 0], align_corners=True)                           # (1, 3, H, W)
 
-fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
+inside = ((first_order[:, 0].abs() <= 1).all(-1))[:, None]                                     # (1, 1, H, W)
+fig, axes = plt.subplots(1, 4, figsize=(14, 4), layout="constrained")
 viz.show_image(axes[0], source[0], title="source S (part upright at $p^S$)")
 viz.draw_keypoints(axes[0], kp_source["value"][0], image_size=size)
 viz.show_image(axes[1], driving[0], title="driving D (moved, turned 40°, ×1.3)")
 viz.draw_keypoints(axes[1], kp_driving["value"][0], image_size=size)
 for ax, warped, name in [(axes[2], warped_zero, "zero order: z − $p^D$ + $p^S$"),
                          (axes[3], warped_first, "first order: Eq. 4")]:
-    error = (warped - driving).abs().mean()
-    viz.show_image(ax, warped[0], title=f"{name}\nmean |warped − D| = {error:.3f}")
+    error = ((warped - driving).abs() * inside).sum() / (3 * inside.sum())
+    viz.show_image(ax, warped[0], title=f"{name}\nmean |warped − D| (where T(z) is in S): {error:.3f}")
     viz.draw_keypoints(ax, kp_driving["value"][0], image_size=size)
 fig.suptitle("Warping S with one keypoint's motion: only the first-order term turns and scales the part")
 plt.show()
@@ -194,7 +195,10 @@ plt.show()
 # %% [markdown]
 # The zero-order map only *translates*: the part lands at the right place but stays upright and
 # small. The first-order map reproduces the driving pose up to bilinear interpolation blur,
-# because for a rigid part the affine approximation is exact. For non-rigid objects it is exact
+# because for a rigid part the affine approximation is exact. The black regions are driving pixels
+# whose $\mathcal{T}(z)$ falls outside the source image: `grid_sample` pads with zeros there
+# (the errors above are measured only where $\mathcal{T}(z)$ lands inside $S$). Chapter 03's
+# occlusion map is FOMM's answer to such "nothing to copy from here" pixels. For non-rigid objects it is exact
 # only at the keypoint and degrades with the distance from it, which is why FOMM mixes $K$ such
 # maps with learned masks (chapter 03).
 #
@@ -202,10 +206,10 @@ plt.show()
 # source position $\mathcal{T}(z)$ it reads.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
+fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), layout="constrained")
 for ax, motion, name in [(axes[0], zero_order, "zero order"), (axes[1], first_order, "first order")]:
-    viz.show_image(ax, driving[0], title=f"{name}: arrows z → T(z) over D", alpha=0.5)
-    viz.draw_flow_arrows(ax, motion[0, 0], step=max(1, size // 12))
+    viz.show_image(ax, driving[0], title=f"{name}: arrows z → T(z), drawn over D", alpha=0.5)
+    viz.draw_flow_arrows(ax, motion[0, 0], step=max(1, size // 8))
     viz.draw_keypoints(ax, kp_driving["value"][0], image_size=size)
 plt.show()
 
