@@ -1,0 +1,547 @@
+# ---
+# jupyter:
+#   fomm_teach:
+#     module: dense_motion
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Dense motion: from K keypoints to one flow field
+#
+# Chapter 02 gave us, for every keypoint $k$, a local affine motion $\mathcal{T}_k$ that is right
+# *near* that keypoint. An image is more than ten neighbourhoods, though: every pixel of the driving
+# frame needs to know **which** of those motions to follow. This chapter builds the network that
+# decides, the *dense motion network* of Siarohin et al. (2019), Sec. 3.2.
+#
+# **Learning goals.** After this chapter you can
+# 1. build the $K{+}1$ sparse motions (the $K$ keypoint motions plus an identity "background" motion);
+# 2. warp the source image with each of them into $K{+}1$ *deformed sources*;
+# 3. write the *heatmap representation* (Eq. 6) that tells the network where keypoints moved;
+# 4. combine the motions into one dense flow with soft masks (Eq. 7) and read such a flow as a colour
+#    wheel;
+# 5. say what the occlusion map is for, and where the network's 44 input channels come from.
+#
+# We work on a toy scene with three rigid, textured squares, because there we know the **right
+# answer** for every mask and every pixel. The network itself starts untrained; chapter 06 trains it.
+
+# %%
+from fomm_teach import checks
+from fomm_teach.course import start
+
+course = start()   # seeds, sets threads, picks course.device, reads course.quick (FOMM_TEACH_QUICK=1), prints versions
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from fomm_teach import viz, widgets
+from fomm_teach.motion import jacobian_from_pose, make_coordinate_grid, sparse_motion
+
+image_size = course.pick(quick=64, full=128)
+spatial_size = (image_size, image_size)
+
+# %% [markdown]
+# The cell below is the start of `fomm_teach/dense_motion.py`: every cell tagged `export` in this
+# notebook is copied into that module by `make export`.
+
+# %% tags=["export"]
+"""Dense motion network (Siarohin et al. 2019, Sec. 3.2; spec §3): K keypoint motions -> one flow.
+
+Shapes use B = batch, K = num_kp, C = channels, (H, W) = the (downsampled) working resolution.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fomm_teach.blocks import AntiAliasInterpolation2d, Hourglass, check_image
+from fomm_teach.errors import FommTeachError
+from fomm_teach.motion import kp2gaussian, make_coordinate_grid, sparse_motion, warp_image
+
+# %% [markdown]
+# ## 3.1 A toy scene whose motion we know exactly
+#
+# `viz.render_toy_parts` draws $K = 3$ textured squares on a patterned background. Part $k$ is
+# placed by its centre $c_k$ and a $2\times2$ matrix $A_k$: a pixel $z$ (in the $[-1, 1]$ coordinates
+# of chapter 01) belongs to part $k$ when $u = A_k^{-1}(z - c_k)$ lies in the unit square. So
+# $c_k$ *is* keypoint $p_k$ and $A_k$ *is* its Jacobian $J_k$, and the first-order motion of
+# chapter 02, $\mathcal{T}_k(z) = p^S_k + J^S_k (J^D_k)^{-1}(z - p^D_k)$, is **exact** inside each
+# square. A trained keypoint detector only estimates these; here we hand them over.
+
+# %%
+def rotation_scale(angle_degrees, scale):
+    """Chapter 02's pose matrix J = scale · R(angle), for an angle in degrees. Returns (2, 2)."""
+    return jacobian_from_pose(math.radians(angle_degrees), scale)
+
+
+part_size = 0.22   # half the side of each square, in [-1, 1] units
+kp_source = {
+    "value": torch.tensor([[[-0.5, -0.45], [0.45, -0.4], [0.0, 0.45]]]),                 # (1, 3, 2)
+    "jacobian": torch.stack([rotation_scale(0, part_size)] * 3)[None],                   # (1, 3, 2, 2)
+}
+kp_driving = {
+    "value": torch.tensor([[[-0.35, -0.2], [0.55, -0.55], [0.05, 0.45]]]),               # (1, 3, 2)
+    "jacobian": torch.stack(
+        [rotation_scale(30, part_size), rotation_scale(0, 0.8 * part_size), rotation_scale(-60, part_size)]
+    )[None],                                                                              # (1, 3, 2, 2)
+}
+source_image, source_parts = viz.render_toy_parts(kp_source["value"], kp_source["jacobian"], spatial_size)
+driving_image, driving_parts = viz.render_toy_parts(kp_driving["value"], kp_driving["jacobian"], spatial_size)
+num_kp = kp_source["value"].shape[1]
+print("source", tuple(source_image.shape), "parts", tuple(source_parts.shape))
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+viz.show_image(axes[0], source_image[0], "source S with keypoints p^S")
+viz.draw_keypoints(axes[0], kp_source["value"][0], spatial_size)
+viz.show_image(axes[1], driving_image[0], "driving D with keypoints p^D")
+viz.draw_keypoints(axes[1], kp_driving["value"][0], spatial_size)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Square 0 moved and turned by 30°, square 1 shrank and moved, square 2 turned by −60° on the
+# spot. (The squares are numbered like their keypoints, from 0, and coloured like them.)
+# The generator will have to produce the driving frame **from the source frame** plus the two sets
+# of keypoints. The tool for that is a *backward* flow $\hat{\mathcal{T}}_{S\leftarrow D}$: for every
+# pixel $z$ of the output, where in the source should we look?
+
+# %% [markdown]
+# ## 3.2 K + 1 sparse motions: one per keypoint, plus the background
+#
+# Chapter 02's `sparse_motion` gives the $K$ grids $\mathcal{T}_k(z)$ of Eq. 4. The paper adds one
+# more motion for everything that does not move: the **background**, part 0, whose motion is the
+# identity, $\mathcal{T}_0(z) = z$. The authors put it **first**, so part $k$ of the dense motion
+# network is keypoint $k-1$ of the detector; a checkpoint's mask channels follow that order.
+# Below, "part 1" is therefore square 0.
+
+# %% tags=["export"]
+def sparse_motions_with_background(kp_driving, kp_source, spatial_size):
+    """The K+1 backward motions of the dense motion network: part 0 = identity, parts 1..K = Eq. 4.
+
+    kp_driving, kp_source: keypoint dicts, 'value' (B, K, 2) and optionally 'jacobian' (B, K, 2, 2).
+    spatial_size: (H, W). Returns (B, K+1, H, W, 2) sampling grids in (x, y) order.
+    """
+    motions = sparse_motion(kp_source, kp_driving, spatial_size)                              # (B, K, H, W, 2)
+    identity = make_coordinate_grid(spatial_size, dtype=motions.dtype, device=motions.device)  # (H, W, 2)
+    identity = identity.expand(motions.shape[0], 1, *identity.shape)                          # (B, 1, H, W, 2)
+    return torch.cat([identity, motions], dim=1)                                              # (B, K+1, H, W, 2)
+
+
+# %%
+sparse_motions = sparse_motions_with_background(kp_driving, kp_source, spatial_size)
+print("sparse motions", tuple(sparse_motions.shape), "(B, K+1, H, W, 2)")
+
+identity_grid = make_coordinate_grid(spatial_size, dtype=torch.float32, device="cpu")   # (H, W, 2)
+fig, axes = plt.subplots(1, num_kp + 1, figsize=(3 * (num_kp + 1), 3.2))
+for part in range(num_kp + 1):
+    displacement = sparse_motions[0, part] - identity_grid                               # (H, W, 2)
+    name = "background (identity)" if part == 0 else f"part {part}: T_{part}(z) − z"
+    viz.show_flow(axes[part], displacement, name, max_norm=1.0)
+plt.suptitle("Each sparse motion as a colour: hue = direction, saturation = length, white = no motion (wheel in the corner)")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Each $\mathcal{T}_k$ is an affine map of the whole plane, so its displacement field is smooth
+# everywhere, and wrong almost everywhere: it is right only on part $k$.
+
+# %% [markdown]
+# ## 3.3 The deformed sources $S^k$
+#
+# The network will have to decide, pixel by pixel, which motion is right. To make that a
+# *visual* question, the authors warp the source with every motion,
+#
+# $$S^k(z) = S\big(\mathcal{T}_k(z)\big), \qquad k = 0, \dots, K,$$
+#
+# with bilinear sampling (`F.grid_sample`, zero padding outside the image). Where $S^k$ looks like
+# the driving frame, motion $k$ is the right one.
+#
+# `grid_sample` takes one image and one grid per batch element, so we fold the $K{+}1$ parts into
+# the batch: repeat the source $K{+}1$ times, reshape to $(B(K{+}1), C, H, W)$, sample, unfold.
+# **`align_corners`** must match the coordinate grid's convention ($\pm1$ = centres of the border
+# pixels, chapter 01), so we pass `align_corners=True` (see chapter 04 for what `False` does).
+
+# %% tags=["exercise"]
+def deform_source(source_image, sparse_motions, align_corners=True):
+    """Warp the source with each of the K+1 sparse motions (bilinear, zero padding).
+
+    source_image: (B, C, H, W); sparse_motions: (B, K+1, h, w, 2). Returns (B, K+1, C, h, w).
+    """
+    raise NotImplementedError("Exercise 3.1: repeat the source K+1 times, fold the parts into the batch, grid_sample")
+
+
+# %% tags=["solution", "export"]
+def deform_source(source_image, sparse_motions, align_corners=True):
+    """Warp the source with each of the K+1 sparse motions (bilinear, zero padding): S^k = S ∘ T_k.
+
+    source_image: (B, C, H, W); sparse_motions: (B, K+1, h, w, 2). Returns (B, K+1, C, h, w).
+    """
+    bs, num_parts, h, w, _ = sparse_motions.shape
+    channels = source_image.shape[1]
+    source_repeat = source_image.unsqueeze(1).expand(bs, num_parts, *source_image.shape[1:])  # (B, K+1, C, H, W)
+    source_repeat = source_repeat.reshape(bs * num_parts, *source_image.shape[1:])          # (B·(K+1), C, H, W)
+    grids = sparse_motions.reshape(bs * num_parts, h, w, 2)                                 # (B·(K+1), h, w, 2)
+    deformed = warp_image(source_repeat, grids, align_corners=align_corners)               # (B·(K+1), C, h, w)
+    return deformed.view(bs, num_parts, channels, h, w)                                     # (B, K+1, C, h, w)
+
+
+# %%
+deform_source = checks.check_deform_source(deform_source)
+
+# %%
+sparse_deformed = deform_source(source_image, sparse_motions)
+print("deformed sources", tuple(sparse_deformed.shape), "(B, K+1, C, H, W)")
+fig, axes = plt.subplots(1, num_kp + 2, figsize=(3 * (num_kp + 2), 3.2))
+for part in range(num_kp + 1):
+    viz.show_image(axes[part], sparse_deformed[0, part], f"S^{part}" + (" (background)" if part == 0 else ""))
+viz.show_image(axes[-1], driving_image[0], "driving D (target)")
+plt.suptitle("Deformed sources: S^k matches the driving frame on part k, and only there")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 3.4 The heatmap representation (Eq. 6)
+#
+# The deformed sources show *what* each motion does; the network also needs to know *where*
+# the keypoints are. The authors encode this as a difference of Gaussians per keypoint,
+#
+# $$H_k(z) = \exp\!\Big(-\frac{\lVert p^D_k - z\rVert^2}{2\sigma}\Big) - \exp\!\Big(-\frac{\lVert p^S_k - z\rVert^2}{2\sigma}\Big),
+# \qquad \sigma = 0.01,$$
+#
+# **driving minus source**: positive where the keypoint is now, negative where it came from.
+# (The paper prints the exponent as $-(\cdot)^2/\sigma$; the code, which we follow, uses
+# `kp2gaussian` with its factor ½, i.e. a standard deviation of 0.1.) The background gets an
+# all-zero map, prepended as part 0, so that heatmap $k$ and deformed source $k$ line up.
+
+# %% tags=["exercise"]
+def heatmap_representation(kp_driving, kp_source, spatial_size, kp_variance=0.01):
+    """Eq. 6 with a zero background map first. Returns (B, K+1, 1, H, W)."""
+    raise NotImplementedError("Exercise 3.2: kp2gaussian of driving minus source, then prepend zeros")
+
+
+# %% tags=["solution", "export"]
+def heatmap_representation(kp_driving, kp_source, spatial_size, kp_variance=0.01):
+    """Eq. 6: H_k(z) = G(z; p^D_k) − G(z; p^S_k), with an all-zero map for the background part 0.
+
+    kp_driving, kp_source: keypoint dicts with 'value' (B, K, 2). spatial_size: (H, W).
+    Returns (B, K+1, 1, H, W): the middle axis lets it sit beside the deformed sources' channels.
+    """
+    gaussian_driving = kp2gaussian(kp_driving["value"], spatial_size, kp_variance)  # (B, K, H, W)
+    gaussian_source = kp2gaussian(kp_source["value"], spatial_size, kp_variance)    # (B, K, H, W)
+    heatmap = gaussian_driving - gaussian_source                                    # (B, K, H, W)
+    background = torch.zeros_like(heatmap[:, :1])                                   # (B, 1, H, W)
+    heatmap = torch.cat([background, heatmap], dim=1)                               # (B, K+1, H, W)
+    return heatmap.unsqueeze(2)                                                     # (B, K+1, 1, H, W)
+
+
+# %%
+heatmap_representation = checks.check_heatmap_representation(heatmap_representation)
+
+# %%
+heatmap = heatmap_representation(kp_driving, kp_source, spatial_size)
+print("heatmap", tuple(heatmap.shape), "(B, K+1, 1, H, W)")
+fig, axes = plt.subplots(1, num_kp + 1, figsize=(3 * (num_kp + 1), 3.4))
+for part in range(num_kp + 1):
+    image = axes[part].imshow(heatmap[0, part, 0], cmap="RdBu_r", vmin=-1, vmax=1)
+    axes[part].set_title(f"H_{part}" + (" (background: zeros)" if part == 0 else ""))
+    axes[part].axis("off")
+fig.colorbar(image, ax=axes, shrink=0.8, label="G(driving) − G(source)")
+plt.suptitle("Heatmap representation: red = keypoint now (driving), blue = where it was (source)")
+plt.show()
+
+# %% [markdown]
+# ## 3.5 The network's input: 44 channels, interleaved per part
+#
+# For each part the heatmap (1 channel) and the deformed source ($C = 3$ channels) are concatenated,
+# then the part axis is flattened into channels. The order is therefore **part-major**:
+# $[H_0, R_0, G_0, B_0,\; H_1, R_1, G_1, B_1,\; \dots]$. With $K = 10$ and RGB that is
+# $(K+1)(C+1) = 44$ channels. The order matters: a checkpoint's first convolution has learned
+# which of its 44 input channels is which.
+
+# %% tags=["export"]
+def hourglass_input(heatmap, sparse_deformed):
+    """Concatenate [heatmap, deformed source] per part, then flatten parts into channels.
+
+    heatmap: (B, K+1, 1, H, W); sparse_deformed: (B, K+1, C, H, W).
+    Returns (B, (K+1)·(C+1), H, W), interleaved per part as [H_0, R_0, G_0, B_0, H_1, ...].
+    """
+    bs, _, _, h, w = heatmap.shape
+    stacked = torch.cat([heatmap, sparse_deformed], dim=2)   # (B, K+1, C+1, H, W)
+    return stacked.view(bs, -1, h, w)                         # (B, (K+1)·(C+1), H, W)
+
+
+# %%
+# Label every channel with (part, kind) to see the interleaving: heat = 0, R = 1, G = 2, B = 3.
+labels_heat = torch.arange(num_kp + 1).float().view(1, -1, 1, 1, 1) * 10             # (1, K+1, 1, 1, 1)
+labels_rgb = labels_heat + torch.tensor([1.0, 2.0, 3.0]).view(1, 1, 3, 1, 1)           # (1, K+1, 3, 1, 1)
+order = hourglass_input(labels_heat, labels_rgb)[0, :, 0, 0].int().tolist()
+print("channel codes (10·part + kind):", order)
+print("channels for K = 10, RGB:", hourglass_input(torch.zeros(1, 11, 1, 4, 4), torch.zeros(1, 11, 3, 4, 4)).shape[1])
+
+# %% [markdown]
+# ## 3.6 Masks and the dense motion (Eq. 7)
+#
+# An hourglass (chapter 01) reads the 44 channels and a 7×7 convolution turns its features into
+# $K{+}1$ logits per pixel; a **softmax over the parts** makes them masks $M_k(z) \ge 0$ with
+# $\sum_k M_k(z) = 1$. The dense motion is the per-pixel convex combination
+#
+# $$\hat{\mathcal{T}}_{S\leftarrow D}(z) = M_0(z)\, z + \sum_{k=1}^{K} M_k(z)\,\Big(p^S_k + J_k\,(z - p^D_k)\Big)
+#   = \sum_{k=0}^{K} M_k(z)\,\mathcal{T}_k(z). \qquad (7)$$
+
+# %% tags=["exercise"]
+def dense_deformation(mask, sparse_motions):
+    """Eq. 7. mask: (B, K+1, H, W); sparse_motions: (B, K+1, H, W, 2). Returns (B, H, W, 2)."""
+    raise NotImplementedError("Exercise 3.3: weight each sparse motion by its mask and sum over parts")
+
+
+# %% tags=["solution", "export"]
+def dense_deformation(mask, sparse_motions):
+    """Eq. 7: T̂(z) = Σ_{k=0..K} M_k(z) · T_k(z), a per-pixel convex combination of the part motions.
+
+    mask: (B, K+1, H, W), softmax over parts; sparse_motions: (B, K+1, H, W, 2). Returns (B, H, W, 2).
+    """
+    return (mask.unsqueeze(-1) * sparse_motions).sum(dim=1)   # (B, K+1, H, W, 2) -> (B, H, W, 2)
+
+
+# %%
+dense_deformation = checks.check_dense_deformation(dense_deformation)
+
+# %% [markdown]
+# What masks *should* a trained network predict? In the toy scene we know: pixel $z$ of the driving
+# frame belongs to part $k$ if the driving renderer drew square $k$ there, else to the background.
+# These **ideal masks** are one-hot. With them, the dense motion warps the source into the driving
+# frame (`deform_source` with a single "part" does the warp).
+
+# %%
+ideal_mask = torch.cat([1 - driving_parts.sum(1, keepdim=True), driving_parts], dim=1)   # (1, K+1, H, W)
+deformation = dense_deformation(ideal_mask, sparse_motions)                             # (1, H, W, 2)
+warped = deform_source(source_image, deformation[:, None])[:, 0]                          # (1, C, H, W)
+
+fig, axes = plt.subplots(1, 5, figsize=(19, 3.8), layout="constrained")
+viz.show_masks(axes[0], ideal_mask[0], "ideal masks (colour = part)")
+viz.show_flow(axes[1], deformation[0] - identity_grid, "dense flow T̂(z) − z", max_norm=0.5)
+viz.show_image(axes[2], warped[0], "source warped by T̂")
+viz.show_image(axes[3], driving_image[0], "driving D")
+error = (warped - driving_image).abs().mean(1)[0]                                       # (H, W)
+image = axes[4].imshow(error, cmap="magma", vmin=0, vmax=1)
+axes[4].set_title(f"|warped − D| (mean over RGB), image mean {error.mean():.3f}", fontsize=9)
+axes[4].axis("off")
+fig.colorbar(image, ax=axes[4], shrink=0.8)
+plt.show()
+
+# %% [markdown]
+# The squares land exactly where the driving frame has them. The error that is left sits where
+# a square **moved away**: the background motion is the identity, so there it fetches the
+# square's *old* position from the source, a "ghost". No flow can fix that: those pixels are
+# **not visible in the source at all**. That is what the occlusion map is for.
+
+# %% [markdown]
+# ## 3.7 The occlusion map
+#
+# With `estimate_occlusion_map=True` a second 7×7 convolution on the hourglass features predicts
+# one more map, squashed by a sigmoid: $\hat{\mathcal{O}}_{S\leftarrow D}(z) \in [0, 1]$, close to 0
+# where the driving frame shows something the source cannot supply. Chapter 04 multiplies the
+# generator's warped features by it (Eq. 8) so the decoder knows where to *inpaint*.
+#
+# In the toy scene we can compute the ideal map: pixel $z$ is visible if the part the source shows
+# at $\hat{\mathcal{T}}(z)$ is the part the driving frame shows at $z$. We warp the source's one-hot
+# part labels with the dense flow and compare.
+
+# %%
+source_labels = torch.cat([1 - source_parts.sum(1, keepdim=True), source_parts], dim=1)        # (1, K+1, H, W)
+warped_labels = deform_source(source_labels, deformation[:, None], align_corners=True)[:, 0]  # (1, K+1, H, W)
+ideal_occlusion = (warped_labels * ideal_mask).sum(1, keepdim=True).clamp(0, 1)                # (1, 1, H, W)
+
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+viz.show_image(axes[0], warped[0], "source warped by T̂")
+image = axes[1].imshow(ideal_occlusion[0, 0], cmap="gray", vmin=0, vmax=1)
+axes[1].set_title("ideal occlusion map (1 = visible in S)", fontsize=9)
+axes[1].axis("off")
+fig.colorbar(image, ax=axes[1], shrink=0.8)
+viz.show_image(axes[2], warped[0] * ideal_occlusion[0], "warped × occlusion")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 3.8 The `DenseMotionNetwork`
+#
+# Now the pieces go into one module, as in the authors' `modules/dense_motion.py`:
+#
+# 1. anti-aliased downsampling of the source by `scale_factor` (vox-256: 256 → 64);
+# 2. heatmap representation (3.4) and sparse motions (3.2) at that resolution;
+# 3. deformed sources (3.3), stored as `sparse_deformed`;
+# 4. the 44-channel input (3.5) → `Hourglass` → 7×7 conv → softmax over parts: `mask`;
+# 5. Eq. 7: `deformation`, shape (B, H, W, 2);
+# 6. optionally a 7×7 conv → sigmoid: `occlusion_map`.
+#
+# Submodule names (`hourglass`, `mask`, `occlusion`, `down`) and their registration order are the
+# authors', so an official checkpoint loads with `strict=True`. One argument is ours:
+# `align_corners` (default `True`) fixes the `grid_sample` convention, which the authors' code
+# leaves to the torch version (spec, Subtlety 1).
+
+# %% tags=["export"]
+def check_keypoints(kp, batch_size, num_kp, name):
+    """Raise FommTeachError unless ``kp`` is a dict with finite 'value' (B, K, 2) and optional 'jacobian' (B, K, 2, 2)."""
+    if not isinstance(kp, dict) or "value" not in kp:
+        raise FommTeachError(f"{name} must be a keypoint dict {{'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}}.")
+    expected = {"value": (batch_size, num_kp, 2), "jacobian": (batch_size, num_kp, 2, 2)}
+    for key, shape in expected.items():
+        if key in kp and tuple(kp[key].shape) != shape:
+            raise FommTeachError(
+                f"{name}['{key}'] has shape {tuple(kp[key].shape)}, expected {shape} "
+                f"(batch {batch_size}, num_kp {num_kp})."
+            )
+        if key in kp and not torch.isfinite(kp[key]).all():
+            raise FommTeachError(f"{name}['{key}'] contains NaN or infinite values.")
+
+
+# %% tags=["export"]
+class DenseMotionNetwork(nn.Module):
+    """Predicts the dense backward flow T̂_{S←D} (Eq. 7) and the occlusion map from keypoints (spec §3).
+
+    Arguments are the authors' (``dense_motion_params`` of a config, plus ``num_kp``,
+    ``num_channels`` and ``estimate_occlusion_map`` from the generator), and ``align_corners``:
+    the ``grid_sample`` convention for the deformed sources (True = the coordinate grid's).
+    """
+
+    def __init__(self, block_expansion, num_blocks, max_features, num_kp, num_channels,
+                 estimate_occlusion_map=False, scale_factor=1, kp_variance=0.01, align_corners=True):
+        super().__init__()
+        self.hourglass = Hourglass(block_expansion=block_expansion, in_features=(num_kp + 1) * (num_channels + 1),
+                                   max_features=max_features, num_blocks=num_blocks)
+        self.mask = nn.Conv2d(self.hourglass.out_filters, num_kp + 1, kernel_size=(7, 7), padding=(3, 3))
+        if estimate_occlusion_map:
+            self.occlusion = nn.Conv2d(self.hourglass.out_filters, 1, kernel_size=(7, 7), padding=(3, 3))
+        else:
+            self.occlusion = None
+        self.num_kp = num_kp
+        self.num_channels = num_channels
+        self.num_blocks = num_blocks
+        self.scale_factor = scale_factor
+        self.kp_variance = kp_variance
+        self.align_corners = align_corners
+        if self.scale_factor != 1:
+            self.down = AntiAliasInterpolation2d(num_channels, self.scale_factor)
+
+    def check_inputs(self, source_image, kp_driving, kp_source):
+        """Raise FommTeachError for a wrong image, keypoints, or an image the hourglass cannot halve."""
+        # The hourglass halves the downsampled image num_blocks times and must be able to undo it.
+        multiple = int(1 / self.scale_factor) * 2 ** self.num_blocks
+        check_image(source_image, self.num_channels, multiple=multiple, min_size=multiple, name="source_image")
+        for kp, name in ((kp_driving, "kp_driving"), (kp_source, "kp_source")):
+            check_keypoints(kp, source_image.shape[0], self.num_kp, name)
+
+    def forward(self, source_image, kp_driving, kp_source):
+        """source_image (B, C, H, W); keypoint dicts with 'value' (B, K, 2) [, 'jacobian' (B, K, 2, 2)].
+
+        Returns a dict: 'sparse_deformed' (B, K+1, C, h, w), 'mask' (B, K+1, h, w),
+        'deformation' (B, h, w, 2) and, with an occlusion head, 'occlusion_map' (B, 1, h, w),
+        where (h, w) is the downsampled size.
+        """
+        self.check_inputs(source_image, kp_driving, kp_source)
+        if self.scale_factor != 1:
+            source_image = self.down(source_image)                                  # (B, C, h, w)
+        bs, _, h, w = source_image.shape
+        out_dict = {}
+        heatmap = heatmap_representation(kp_driving, kp_source, (h, w), self.kp_variance)  # (B, K+1, 1, h, w)
+        sparse_motions = sparse_motions_with_background(kp_driving, kp_source, (h, w))    # (B, K+1, h, w, 2)
+        sparse_deformed = deform_source(source_image, sparse_motions, self.align_corners)  # (B, K+1, C, h, w)
+        out_dict["sparse_deformed"] = sparse_deformed
+
+        prediction = self.hourglass(hourglass_input(heatmap, sparse_deformed))  # (B, out_filters, h, w)
+        mask = F.softmax(self.mask(prediction), dim=1)                           # (B, K+1, h, w)
+        out_dict["mask"] = mask
+        out_dict["deformation"] = dense_deformation(mask, sparse_motions)        # (B, h, w, 2)
+        if self.occlusion is not None:
+            out_dict["occlusion_map"] = torch.sigmoid(self.occlusion(prediction))  # (B, 1, h, w)
+        return out_dict
+
+
+# %% [markdown]
+# A small network for this notebook: block expansion 16, three hourglass levels, working at half
+# resolution. The vox-256 configuration is block expansion 64, five levels, max 1024 features and
+# `scale_factor=0.25`, which is 37.7 million parameters.
+
+# %%
+dense_motion_network = DenseMotionNetwork(block_expansion=16, num_blocks=3, max_features=128, num_kp=num_kp,
+                                          num_channels=3, estimate_occlusion_map=True, scale_factor=0.5)
+dense_motion_network.eval()
+with torch.no_grad():
+    dense_motion = dense_motion_network(source_image, kp_driving=kp_driving, kp_source=kp_source)
+for key, value in dense_motion.items():
+    print(f"{key:16s} {tuple(value.shape)}")
+print("hourglass input channels:", dense_motion_network.hourglass.encoder.down_blocks[0].conv.in_channels,
+      "= (K+1)·(C+1) with K =", num_kp)
+print("parameters:", sum(p.numel() for p in dense_motion_network.parameters()))
+
+# %%
+half = dense_motion["mask"].shape[2:]
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+viz.show_masks(axes[0], dense_motion["mask"][0], "untrained masks")
+viz.show_flow(axes[1], dense_motion["deformation"][0] - make_coordinate_grid(half, dtype=torch.float32,
+              device="cpu"), "untrained dense flow", max_norm=0.5)
+image = axes[2].imshow(dense_motion["occlusion_map"][0, 0], cmap="gray", vmin=0, vmax=1)
+axes[2].set_title("untrained occlusion map", fontsize=9)
+axes[2].axis("off")
+fig.colorbar(image, ax=axes[2], shrink=0.8)
+plt.suptitle("Before training: masks near uniform, so the flow is a blurry average of all motions")
+plt.show()
+
+# %% [markdown]
+# ### Self-reconstruction gives the identity flow
+#
+# Training shows the network two frames *of the same video*; at the start of a video, or for a
+# still subject, source and driving keypoints coincide. Then every $\mathcal{T}_k$ is the identity
+# (for the Jacobian part, $J^S_k (J^D_k)^{-1} = I$), so any convex combination is too, whatever the
+# masks. Untrained or not, the network returns the identity grid:
+
+# %%
+with torch.no_grad():
+    same = dense_motion_network(source_image, kp_driving=kp_source, kp_source=kp_source)
+identity_half = make_coordinate_grid(half, dtype=torch.float32, device="cpu")
+print("max |deformation − identity| =", float((same["deformation"][0] - identity_half).abs().max()))
+
+# %% [markdown]
+# ## 3.9 Explore: move one part, watch the masks and the flow
+#
+# The explorer re-renders the driving frame with one part moved, turned and scaled by the sliders
+# and shows, for that part, its heatmap $H_k$, its deformed source $S^k$, the ideal masks, the
+# dense flow, and the source warped by it (ghosts included). Run it in Jupyter or Colab; below it
+# is the same figure drawn once, for a static page.
+
+# %%
+explorer = widgets.dense_motion_explorer(kp_source, kp_driving, spatial_size)
+explorer
+
+# %%
+viz.plot_dense_motion_part(kp_source, kp_driving, spatial_size, part=1)
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# - The dense motion network works with $K{+}1$ motions: part 0 is the background (identity), parts
+#   $1..K$ are the first-order motions of Eq. 4.
+# - It sees the source warped by each motion ($S^k$, `sparse_deformed`) and where the keypoints moved
+#   ($H_k$ = Gaussian at driving − Gaussian at source, Eq. 6), interleaved per part: 44 channels for
+#   $K = 10$.
+# - A softmax over parts gives masks; the dense flow is the masked sum of the motions (Eq. 7). When
+#   source and driving keypoints coincide, it is the identity whatever the masks.
+# - No flow can show what the source does not contain; the occlusion map marks those pixels.
+# - `grid_sample` is always called with an explicit `align_corners` that matches the coordinate grid.
+#
+# ## Think about it
+#
+# 1. Why is the background motion the identity and not, say, the average of all keypoint motions?
+#    What would go wrong in a video with a moving camera?
+# 2. The masks are a softmax, so the flow at each pixel is a *convex* combination. Draw a case
+#    where the right flow lies outside the convex hull of the $K{+}1$ candidates.
+# 3. In the explorer, rotate a part by 180°. Is the deformed source $S^k$ still right on that part?
+#    Why might a detector trained without Jacobians (zero-order motion) struggle here?
+# 4. The heatmap is *driving minus source*. What information would the network lose if it only got
+#    the driving Gaussians?
+# 5. Why is the occlusion map a sigmoid (independent per pixel) while the masks are a softmax?
