@@ -48,19 +48,25 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Vgg19(nn.Module):
     """The authors' perceptual network: VGG19 cut after relu1_1 … relu5_1 (paper Sec. 3.4).
 
-    Built with torchvision's `vgg19(weights=None)`: random weights and no download. Pass a
+    The layers are torchvision's `vgg19().features` (its configuration "E"), built without the
+    classifier and with torchvision's random initialisation: no weights, no download. Pass a
     torchvision VGG19 `state_dict` (e.g. from `load_vgg19_imagenet`) for the authors' ImageNet
-    features. Every parameter is frozen.
+    features; its classifier entries are ignored. Every parameter is frozen.
     forward(x): x (B, 3, H, W) in [0, 1], H, W >= 16 -> list of 5 feature maps
     [(B, 64, H, W), (B, 128, H/2, W/2), (B, 256, H/4, W/4), (B, 512, H/8, W/8), (B, 512, H/16, W/16)].
     """
 
     def __init__(self, state_dict=None):
         super().__init__()
-        vgg = torchvision.models.vgg19(weights=None)
+        features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
+        for layer in features:
+            if isinstance(layer, nn.Conv2d):  # torchvision's VGG initialisation
+                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
         if state_dict is not None:
-            vgg.load_state_dict(state_dict)
-        self.slices = nn.ModuleList(vgg.features[start:stop] for start, stop in VGG19_SLICES)
+            features.load_state_dict({key.removeprefix("features."): value for key, value in state_dict.items()
+                                      if not key.startswith("classifier.")})
+        self.slices = nn.ModuleList(features[start:stop] for start, stop in VGG19_SLICES)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))   # (1, 3, 1, 1)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))     # (1, 3, 1, 1)
         self.requires_grad_(False)
@@ -140,7 +146,7 @@ def perceptual_loss(vgg, pyramid_generated, pyramid_real, weights):
         with torch.no_grad():
             features_real = vgg(pyramid_real[key])
         for weight, fake, real in zip(weights, features_generated, features_real):
-            total = total + weight * torch.abs(fake - real).mean()
+            total = total + weight * torch.abs(fake - real.detach()).mean()
     return total
 
 
@@ -217,15 +223,18 @@ class Transform:
     def jacobian(self, coordinates):
         """∂W/∂p at coordinates (B, N, 2): (B, N, 2, 2) with J[..., i, j] = ∂W_i/∂p_j.
 
-        Built with create_graph=True, so a loss on it back-propagates into `coordinates`.
+        Built with create_graph=True, so a loss on it back-propagates into `coordinates` (when they
+        require grad, e.g. keypoints from the detector; otherwise the result is detached).
         """
+        keep_graph = coordinates.requires_grad
         with torch.enable_grad():
-            if not coordinates.requires_grad:
+            if not keep_graph:
                 coordinates = coordinates.detach().requires_grad_(True)
             warped = self.warp_coordinates(coordinates)                                       # (B, N, 2)
             grad_x = torch.autograd.grad(warped[..., 0].sum(), coordinates, create_graph=True)[0]  # (B, N, 2)
             grad_y = torch.autograd.grad(warped[..., 1].sum(), coordinates, create_graph=True)[0]  # (B, N, 2)
-        return torch.stack([grad_x, grad_y], dim=-2)                                          # (B, N, 2, 2)
+        jacobian = torch.stack([grad_x, grad_y], dim=-2)                                      # (B, N, 2, 2)
+        return jacobian if keep_graph else jacobian.detach()
 
 
 # --- from notebooks/05_losses.py, cell 26 ---

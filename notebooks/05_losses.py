@@ -44,41 +44,25 @@ SIZE = 64 if course.quick else 128
 
 
 # %% tags=["helper"]
-def striped_sprite(size, angle=0.3, centre=(0.1, -0.05), device="cpu"):
-    """A test image: a striped ellipse with a dot marker on a gradient background.
-
-    The stripes and the dot make rotation and position visible. Returns (1, 3, size, size) in [0, 1].
-    """
-    line = torch.linspace(-1, 1, size, device=device)
-    y, x = torch.meshgrid(line, line, indexing="ij")                                  # (H, W) each
-    cos, sin = torch.cos(torch.tensor(angle)), torch.sin(torch.tensor(angle))
-    u = cos * (x - centre[0]) + sin * (y - centre[1])                                # part-local coords
-    v = -sin * (x - centre[0]) + cos * (y - centre[1])
-    body = torch.sigmoid(40 * (1 - (u / 0.6) ** 2 - (v / 0.35) ** 2))
-    stripes = 0.5 + 0.5 * torch.sign(torch.sin(12 * u))
-    dot = torch.sigmoid(60 * (0.12 - ((u - 0.35) ** 2 + v ** 2).sqrt()))
-    background = torch.stack([0.2 + 0.3 * (x + 1) / 2, 0.3 + 0.2 * (y + 1) / 2, 0.5 + 0 * x])   # (3, H, W)
-    sprite = torch.stack([0.9 * stripes, 0.4 + 0.3 * stripes, 0.1 + 0 * x])                     # (3, H, W)
-    sprite = sprite * (1 - dot) + torch.stack([dot * 0 + 1, dot * 0 + 1, dot * 0 + 1]) * dot
-    image = background * (1 - body) + sprite * body
-    return image.clamp(0, 1)[None]                                                   # (1, 3, H, W)
+from fomm_teach import viz
+from fomm_teach.motion import jacobian_from_pose
 
 
-def show_images(images, titles, suptitle, cmap=None):
-    """Plot a row of (3, H, W) or (H, W) tensors."""
-    fig, axes = plt.subplots(1, len(images), figsize=(2.6 * len(images), 2.9))
-    for ax, image, title in zip(axes, images, titles):
-        image = image.detach().cpu()
-        ax.imshow(image.permute(1, 2, 0).clamp(0, 1) if image.dim() == 3 else image, cmap=cmap)  # (H, W, 3)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([]), ax.set_yticks([])
+def show_row(images, titles, suptitle):
+    """Plot a row of (3, H, W) images or (H, W) maps side by side."""
+    fig, axes = plt.subplots(1, len(images), figsize=(2.9 * len(images), 3.1), squeeze=False)
+    for ax, picture, title in zip(axes[0], images, titles):
+        if picture.dim() == 3:
+            viz.show_image(ax, picture, title)
+        else:
+            viz.show_heatmap(ax, picture, title, label="activation")
     fig.suptitle(suptitle)
     plt.tight_layout()
     plt.show()
 
 
-image = striped_sprite(SIZE, device=course.device)
-show_images([image[0]], [f"{SIZE}×{SIZE}"], "The test image used in this chapter")
+image = viz.synthetic_frame(SIZE)[None].to(course.device)   # (1, 3, H, W): a cartoon face
+show_row([image[0]], [f"{SIZE}×{SIZE}"], "The test image")
 
 # %% [markdown]
 # ## 5.1 The image pyramid
@@ -126,7 +110,7 @@ pyramid = ImagePyramide([1, 0.5, 0.25, 0.125], num_channels=3).to(course.device)
 levels = pyramid(image)
 for key, level in levels.items():
     print(f"{key:18s} {tuple(level.shape)}")
-show_images([level[0] for level in levels.values()], [f"{k}: {v.shape[-1]} px" for k, v in levels.items()],
+show_row([level[0] for level in levels.values()], [f"{k}: {v.shape[-1]} px" for k, v in levels.items()],
             "ImagePyramide: each level is blurred, then subsampled (shown at the same display size)")
 
 # %% [markdown]
@@ -170,19 +154,25 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Vgg19(nn.Module):
     """The authors' perceptual network: VGG19 cut after relu1_1 … relu5_1 (paper Sec. 3.4).
 
-    Built with torchvision's `vgg19(weights=None)`: random weights and no download. Pass a
+    The layers are torchvision's `vgg19().features` (its configuration "E"), built without the
+    classifier and with torchvision's random initialisation: no weights, no download. Pass a
     torchvision VGG19 `state_dict` (e.g. from `load_vgg19_imagenet`) for the authors' ImageNet
-    features. Every parameter is frozen.
+    features; its classifier entries are ignored. Every parameter is frozen.
     forward(x): x (B, 3, H, W) in [0, 1], H, W >= 16 -> list of 5 feature maps
     [(B, 64, H, W), (B, 128, H/2, W/2), (B, 256, H/4, W/4), (B, 512, H/8, W/8), (B, 512, H/16, W/16)].
     """
 
     def __init__(self, state_dict=None):
         super().__init__()
-        vgg = torchvision.models.vgg19(weights=None)
+        features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
+        for layer in features:
+            if isinstance(layer, nn.Conv2d):  # torchvision's VGG initialisation
+                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
         if state_dict is not None:
-            vgg.load_state_dict(state_dict)
-        self.slices = nn.ModuleList(vgg.features[start:stop] for start, stop in VGG19_SLICES)
+            features.load_state_dict({key.removeprefix("features."): value for key, value in state_dict.items()
+                                      if not key.startswith("classifier.")})
+        self.slices = nn.ModuleList(features[start:stop] for start, stop in VGG19_SLICES)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))   # (1, 3, 1, 1)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))     # (1, 3, 1, 1)
         self.requires_grad_(False)
@@ -253,8 +243,8 @@ with torch.no_grad():
 names = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 for name, feature in zip(names, features):
     print(f"{name}: {tuple(feature.shape)}")
-show_images([feature[0, 0] for feature in features], [f"{n}, channel 0" for n in names],
-            "VGG19 feature maps of the test image (RANDOM weights, not ImageNet)", cmap="viridis")
+show_row([feature[0, 0] for feature in features], [f"{n}, channel 0" for n in names],
+         "VGG19 feature maps of the test image (RANDOM weights, not ImageNet)")
 
 # %%
 try:
@@ -300,7 +290,7 @@ def perceptual_loss(vgg, pyramid_generated, pyramid_real, weights):
         with torch.no_grad():
             features_real = vgg(pyramid_real[key])
         for weight, fake, real in zip(weights, features_generated, features_real):
-            total = total + weight * torch.abs(fake - real).mean()
+            total = total + weight * torch.abs(fake - real.detach()).mean()
     return total
 
 
@@ -320,7 +310,7 @@ def l1_pyramid_loss(pyramid_generated, pyramid_real, weight):
 # %%
 scales = [1, 0.5, 0.25] if SIZE == 64 else [1, 0.5, 0.25, 0.125]
 pyramid = ImagePyramide(scales, num_channels=3).to(course.device)
-shifts = list(range(0, SIZE // 4 + 1, max(1, SIZE // 32)))
+shifts = list(range(0, SIZE // 4 + 1, 4 if course.quick else 2))
 curves = {"L1 pyramid (weight 10)": [], "perceptual, random VGG19": []}
 seconds = {name: 0.0 for name in curves}
 with torch.no_grad():
@@ -447,38 +437,38 @@ class Transform:
     def jacobian(self, coordinates):
         """∂W/∂p at coordinates (B, N, 2): (B, N, 2, 2) with J[..., i, j] = ∂W_i/∂p_j.
 
-        Built with create_graph=True, so a loss on it back-propagates into `coordinates`.
+        Built with create_graph=True, so a loss on it back-propagates into `coordinates` (when they
+        require grad, e.g. keypoints from the detector; otherwise the result is detached).
         """
+        keep_graph = coordinates.requires_grad
         with torch.enable_grad():
-            if not coordinates.requires_grad:
+            if not keep_graph:
                 coordinates = coordinates.detach().requires_grad_(True)
             warped = self.warp_coordinates(coordinates)                                       # (B, N, 2)
             grad_x = torch.autograd.grad(warped[..., 0].sum(), coordinates, create_graph=True)[0]  # (B, N, 2)
             grad_y = torch.autograd.grad(warped[..., 1].sum(), coordinates, create_graph=True)[0]  # (B, N, 2)
-        return torch.stack([grad_x, grad_y], dim=-2)                                          # (B, N, 2, 2)
+        jacobian = torch.stack([grad_x, grad_y], dim=-2)                                      # (B, N, 2, 2)
+        return jacobian if keep_graph else jacobian.detach()
 
 
 # %% [markdown]
-# What W does to an image: the authors' strength (σ_affine 0.05, σ_tps 0.005) on the left, and an
-# exaggerated one (×4) on the right so the shape of the TPS bump is visible. The lines are the grid
-# W(z): pixel z of Y is read from that place in X.
+# What W does to an image: the authors' strength (σ_affine 0.05, σ_tps 0.005), and an exaggerated
+# one (×4) so that the shape of the TPS bump is visible. The grid lines drawn on X are W(z): pixel z of
+# Y is read from that place in X.
 
 # %%
 def show_transform(image, transforms, titles):
+    """Left: X with the sampling positions W(z) of a 9×9 grid z; then Y = X∘W for each transform."""
     fig, axes = plt.subplots(1, 1 + len(transforms), figsize=(3.2 * (1 + len(transforms)), 3.4))
-    axes[0].imshow(image[0].permute(1, 2, 0).cpu())                                   # (H, W, 3)
-    axes[0].set_title("X (driving frame)", fontsize=9)
+    viz.show_image(axes[0], image[0], "X with W(z) of a 9×9 grid z")
     grid = make_coordinate_grid((9, 9), dtype=image.dtype, device=image.device).view(1, 81, 2)   # (1, 81, 2)
-    for ax, transform, title in zip(axes[1:], transforms, titles):
-        ax.imshow(transform.transform_frame(image)[0].permute(1, 2, 0).cpu())         # (H, W, 3)
+    for ax, transform, title, color in zip(axes[1:], transforms, titles, ["#332288", "#CC6677"]):
+        viz.show_image(ax, transform.transform_frame(image)[0], title)
         warped = transform.warp_coordinates(grid)[0].view(9, 9, 2).cpu()              # (9, 9, 2)
         pixels = (warped + 1) / 2 * (image.shape[-1] - 1)
-        axes[0].plot(pixels[..., 0], pixels[..., 1], lw=0.6, color="white")
-        axes[0].plot(pixels[..., 0].T, pixels[..., 1].T, lw=0.6, color="white")
-        ax.set_title(title, fontsize=9)
-    for ax in axes:
-        ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle("Y = X∘W (right) and the sampling positions W(z) drawn on X (left, white)")
+        axes[0].plot(pixels[..., 0], pixels[..., 1], lw=0.7, color=color)
+        axes[0].plot(pixels[..., 0].T, pixels[..., 1].T, lw=0.7, color=color)
+    fig.suptitle("Y = X∘W: pixel z of Y is read from X at W(z)")
     plt.tight_layout()
     plt.show()
 
@@ -487,8 +477,7 @@ torch.manual_seed(3)
 transform_params = dict(sigma_affine=0.05, sigma_tps=0.005, points_tps=5)
 authors = Transform(1, **transform_params, device=course.device)
 strong = Transform(1, sigma_affine=0.2, sigma_tps=0.02, points_tps=5, device=course.device)
-show_transform(image, [strong], ["Y with σ ×4"])
-show_transform(image, [authors], ["Y with the authors' σ"])
+show_transform(image, [authors, strong], ["Y, the authors' σ (blue grid)", "Y, σ ×4 (red grid)"])
 
 # %% [markdown]
 # ## 5.4 Which way round? Equivariance of keypoint values
@@ -499,23 +488,33 @@ show_transform(image, [authors], ["Y with the authors' σ"])
 # $$L_\text{eq,value} = \operatorname{mean}\bigl|\,\text{kp}_d - W(\text{kp}_t)\bigr|$$
 #
 # This direction needs only W, which is given in closed form. The other direction would need W⁻¹,
-# and a TPS has no closed-form inverse. Let us check the direction on the white dot of the test
-# image, using a "detector" we can trust: the brightest-pixel centroid.
+# and a TPS has no closed-form inverse. Let us check the direction with a "detector" we can trust:
+# the centroid of the orange foot of a rigid part (`viz.synthetic_part`). A centroid moves exactly
+# with an affine map, so this demonstration uses a strong affine W (no TPS).
 
 # %%
-def dot_position(frame):
-    """Centroid of the near-white pixels of frame (1, 3, H, W), in [-1, 1] (x, y) coordinates. (1, 1, 2)."""
-    weight = (frame.min(dim=1).values > 0.8).to(frame.dtype)                              # (1, H, W)
+def foot_position(frame):
+    """Centroid of the orange foot of a `viz.synthetic_part` frame (1, 3, H, W), in [-1, 1] (x, y). (1, 1, 2)."""
+    weight = (frame[:, 0] - frame[:, 2]).clamp(min=0)                                      # (1, H, W), orange-ness
     grid = make_coordinate_grid(frame.shape[2:], dtype=frame.dtype, device=frame.device)  # (H, W, 2)
     return ((weight[..., None] * grid).sum((1, 2)) / weight.sum())[:, None]               # (1, 1, 2)
 
 
-transformed = strong.transform_frame(image)
-kp_d, kp_t = dot_position(image), dot_position(transformed)
-print("dot in X                 ", kp_d[0, 0].tolist())
-print("dot in Y, mapped by W    ", strong.warp_coordinates(kp_t)[0, 0].tolist(), "← matches X")
-print("dot in X, mapped by W    ", strong.warp_coordinates(kp_d)[0, 0].tolist(), "← the wrong direction")
-print("dot in Y                 ", kp_t[0, 0].tolist())
+part = viz.synthetic_part(SIZE, center=(0.1, 0.05), jacobian=jacobian_from_pose(0.4))[None].to(course.device)
+torch.manual_seed(4)
+affine_w = Transform(1, sigma_affine=0.2, device=course.device)
+transformed = affine_w.transform_frame(part)
+kp_d, kp_t = foot_position(part), foot_position(transformed)
+fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
+viz.show_image(axes[0], part[0], "X: foot at kp_d (0); W(kp_t) (1)")
+viz.draw_keypoints(axes[0], torch.cat([kp_d[0], affine_w.warp_coordinates(kp_t)[0]]).cpu(), SIZE)
+viz.show_image(axes[1], transformed[0], "Y = X∘W: foot at kp_t (0); W(kp_d) (1)")
+viz.draw_keypoints(axes[1], torch.cat([kp_t[0], affine_w.warp_coordinates(kp_d)[0]]).cpu(), SIZE)
+fig.suptitle("W carries Y's keypoints onto X's, not the other way round")
+plt.tight_layout()
+plt.show()
+print(f"mean |kp_d − W(kp_t)| = {float((kp_d - affine_w.warp_coordinates(kp_t)).abs().mean()):.4f}  (the direction FOMM uses)")
+print(f"mean |kp_t − W(kp_d)| = {float((kp_t - affine_w.warp_coordinates(kp_d)).abs().mean()):.4f}  (the wrong direction)")
 
 # %% tags=["export"]
 import torch
@@ -605,30 +604,29 @@ print("...and with the identity as Y's jacobians (a detector that ignores rotati
 #
 # The reconstruction loss sees the jacobians only through the product J_s · J_d⁻¹ in the motion
 # T_k(z) = p_s + J_s J_d⁻¹ (z − p_d) (chapter 02). Nothing else ties an individual J to the image. The
-# small experiment below trains a tiny keypoint detector on the equivariance losses alone, with
-# random affine warps of the test image, once with and once without the jacobian term. Then it shows
-# it the test image rotated by 30° and asks for the relative jacobian J_rotated · J_upright⁻¹, which
-# should be the 30° rotation.
+# small experiment below trains a tiny keypoint detector on the equivariance losses alone, on the
+# rigid part of `viz.synthetic_part` at random angles and random affine warps of it, once with and
+# once without the jacobian term. Then it shows it the part upright and rotated by 30° and asks for
+# the relative jacobian J_rotated · J_upright⁻¹, which should be the 30° rotation.
 
 # %%
 from fomm_teach.keypoints import KPDetector
 
 
-def rotation(angle):
-    cos, sin = torch.cos(torch.tensor(angle)), torch.sin(torch.tensor(angle))
-    return torch.stack([torch.stack([cos, -sin]), torch.stack([sin, cos])])          # (2, 2)
+def rigid_parts(angles, size):
+    """viz.synthetic_part drawn at each angle (radians) about the image centre: (N, 3, size, size)."""
+    return torch.stack([viz.synthetic_part(size, jacobian=jacobian_from_pose(float(angle))) for angle in angles])
 
 
-def train_equivariance(jacobian_weight, steps, size=32):
+def train_equivariance(jacobian_weight, steps, size=32, batch_size=8):
+    """Train a tiny KPDetector on equivariance alone; return J_rotated · J_upright⁻¹ per keypoint (K, 2, 2)."""
     torch.manual_seed(0)
     detector = KPDetector(block_expansion=8, num_kp=2, num_channels=3, max_features=32, num_blocks=3,
                           temperature=0.1, estimate_jacobian=True)
     optimizer = torch.optim.Adam(detector.parameters(), lr=2e-3, betas=(0.5, 0.999))
-    base = striped_sprite(size).repeat(8, 1, 1, 1)                                    # (8, 3, size, size)
     for _ in range(steps):
-        angles = (torch.rand(8) - 0.5) * 1.2
-        frames = torch.cat([striped_sprite(size, angle=float(a)) for a in angles])    # (8, 3, size, size)
-        transform = Transform(8, sigma_affine=0.15)
+        frames = rigid_parts((torch.rand(batch_size) - 0.5) * 1.2, size)                    # (B, 3, size, size)
+        transform = Transform(batch_size, sigma_affine=0.15)
         kp_d = detector(frames)
         kp_t = detector(transform.transform_frame(frames))
         loss = 10 * equivariance_value_loss(kp_d["value"], transform.warp_coordinates(kp_t["value"]))
@@ -640,19 +638,22 @@ def train_equivariance(jacobian_weight, steps, size=32):
         optimizer.step()
     detector.eval()
     with torch.no_grad():
-        upright = detector(striped_sprite(size, angle=0.0))
-        rotated = detector(striped_sprite(size, angle=0.0 + 0.52))
-    return rotated["jacobian"][0] @ torch.inverse(upright["jacobian"][0])             # (K, 2, 2)
+        kp = detector(rigid_parts([0.0, 0.52], size))                                       # upright, rotated 30°
+    return kp["jacobian"][1] @ torch.inverse(kp["jacobian"][0])                              # (K, 2, 2)
+
+
+def rounded(matrix):
+    return [[round(v, 2) for v in row] for row in matrix.tolist()]
 
 
 steps = 60 if course.quick else 300
-target = rotation(0.52)
+target = jacobian_from_pose(0.52)
+print("the 30° rotation:", rounded(target))
 for weight in (0, 10):
     relative = train_equivariance(weight, steps)
     error = (relative - target).abs().mean()
-    print(f"equivariance_jacobian weight {weight:2d}: J_rot·J_up⁻¹ of keypoint 0 =",
-          [[round(v, 2) for v in row] for row in relative[0].tolist()], f" mean |error| vs 30° rotation = {error:.3f}")
-print("the 30° rotation:", [[round(v, 2) for v in row] for row in target.tolist()])
+    print(f"equivariance_jacobian weight {weight:2d}: J_rot·J_up⁻¹ of keypoint 0 = {rounded(relative[0])}, "
+          f"mean |error| over keypoints = {error:.3f}")
 
 # %% [markdown]
 # Without the term, the jacobian head receives no gradient at all in this experiment and stays at
@@ -873,13 +874,13 @@ generator_full = GeneratorFullModel(kp_detector, generator, discriminator, train
 discriminator_full = DiscriminatorFullModel(kp_detector, generator, discriminator, train_params)
 
 size = config["dataset_params"]["frame_shape"][0]
-batch = {"source": striped_sprite(size, angle=0.0).repeat(2, 1, 1, 1),
-         "driving": striped_sprite(size, angle=0.4, centre=(0.0, 0.1)).repeat(2, 1, 1, 1)}
+batch = {"source": rigid_parts([0.0, 0.3], size).to(course.device),
+         "driving": rigid_parts([0.4, -0.2], size).to(course.device)}
 losses, generated = generator_full(batch)
 losses.update(discriminator_full(batch, generated))
 for key, value in losses.items():
     print(f"{key:22s} {float(value):8.4f}")
-show_images([batch["source"][0], batch["driving"][0], generated["transformed_frame"][0], generated["prediction"][0]],
+show_row([batch["source"][0], batch["driving"][0], generated["transformed_frame"][0], generated["prediction"][0]],
             ["source", "driving", "transformed driving (Y)", "prediction (untrained)"], "What the losses compare")
 
 # %% [markdown]
