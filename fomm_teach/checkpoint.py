@@ -63,11 +63,15 @@ def save_checkpoint(path, models: dict, optimizers: dict | None = None, epoch: i
     for key, value in (extra or {}).items():
         if key in checkpoint:
             raise FommTeachError(f"save_checkpoint: extra key {key!r} would overwrite the {key!r} entry.")
+        _check_plain(value, f"extra[{key!r}]")
         checkpoint[key] = value
 
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is an ordinary file
         with os.fdopen(handle, "wb") as file:
             torch.save(checkpoint, file)
             file.flush()
@@ -317,6 +321,22 @@ def _corrupt(path: Path, size: int, err: Exception) -> FommTeachError:
         f"checkpoint {path} ({size} bytes) is truncated or corrupt and cannot be read ({reason}). "
         "If a run was killed while copying or writing it, use an earlier checkpoint or copy it again."
     )
+
+
+def _check_plain(value, where: str) -> None:
+    """Raise unless ``value`` is made of tensors, numbers, strings and containers (weights_only-loadable)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(key, where)
+            _check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_plain(item, f"{where}[{index}]")
+    elif not (value is None or isinstance(value, (torch.Tensor, bool, int, float, str))):
+        raise FommTeachError(
+            f"save_checkpoint: {where} is a {type(value).__name__}; a checkpoint holds only tensors, "
+            "numbers, strings, lists and dicts (so that it loads with weights_only=True)."
+        )
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -140,6 +140,25 @@ def test_round_trip_keeps_weights_and_optimiser_state(tmp_path):
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_round_trip_gives_the_same_outputs(tmp_path):
+    models, _ = trained_small_models(seed=8)
+    path = save_checkpoint(tmp_path / "small.pth.tar", models)
+    fresh, _ = trained_small_models(seed=9)
+    load_checkpoint(path, fresh)
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    outputs = []
+    with torch.no_grad():
+        for candidate in (models, fresh):
+            for model in candidate.values():
+                model.eval()
+            kp_source = candidate["kp_detector"](images[:1])
+            kp_driving = candidate["kp_detector"](images[1:])
+            prediction = candidate["generator"](images[:1], kp_driving=kp_driving, kp_source=kp_source)["prediction"]
+            outputs.append(torch.cat([kp_driving["value"].flatten(), kp_driving["jacobian"].flatten(),
+                                      prediction.flatten()]))
+    assert torch.equal(outputs[0], outputs[1])
+
+
 def test_wrapped_models_are_saved_without_prefix(tmp_path):
     models, _ = trained_small_models(seed=3)
     wrapped = {name: torch.nn.DataParallel(model) for name, model in models.items()}
@@ -298,6 +317,13 @@ def test_spec_layout_helper_agrees_for_small_files(tmp_path):
     expected = spec_layout(load_config("small-64")["model_params"])
     for name in MODULES:
         assert {key: tuple(value.shape) for key, value in raw[name].items()} == expected[name]
+
+
+def test_extra_entries_must_load_with_weights_only(tmp_path):
+    models, _ = trained_small_models(seed=10)
+    with pytest.raises(FommTeachError, match=r"extra\['schedulers'\]\['generator'\] is a Payload"):
+        save_checkpoint(tmp_path / "x.pth.tar", models, extra={"schedulers": {"generator": Payload()}})
+    assert not list(tmp_path.iterdir())
 
 
 def test_unknown_model_name(tmp_path):
