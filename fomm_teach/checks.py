@@ -385,3 +385,55 @@ def check_dense_deformation(fn: Callable) -> Callable:
         ("uniform masks average the motions", (torch.full((2, 4, 8, 10), 0.25), motions), {}),
     ]
     return check_function(fn, dense_deformation, cases, name="dense_deformation")
+
+
+# --- chapter 04 ---
+
+
+def check_deform_input(fn: Callable) -> Callable:
+    """Exercise 4.1: warp a feature map with a flow, resizing the flow first if its size differs."""
+    from fomm_teach.generator import deform_input
+    from fomm_teach.keypoints import make_coordinate_grid
+
+    generator = seeded_generator(41)
+    features = torch.rand(2, 5, 8, 8, generator=generator)                                    # (B, C, H, W)
+    flow_same = torch.rand(2, 8, 8, 2, generator=generator) * 2.2 - 1.1                        # (B, H, W, 2)
+    flow_large = torch.rand(2, 16, 16, 2, generator=generator) * 2 - 1                        # (B, 2H, 2W, 2)
+    flow_other = torch.rand(2, 6, 10, 2, generator=generator) * 2 - 1                         # (B, 6, 10, 2)
+    cases = [
+        ("flow at the features' size (no resize)", (features, flow_same), {}),
+        ("flow at twice the size (resized, align_corners=False)", (features, flow_large), {}),
+        ("flow 6×10 for 8×8 features", (features, flow_other), {}),
+        ("identity flow", (features, make_coordinate_grid((8, 8)).expand(2, 8, 8, 2).clone()), {}),
+        ("align_corners=False in grid_sample", (features, flow_large), {"align_corners": False}),
+    ]
+    return check_function(fn, deform_input, cases, name="deform_input")
+
+
+def check_apply_occlusion(fn: Callable) -> Callable:
+    """Exercise 4.2: Eq. 8, multiply the warped features by the (resized) occlusion map."""
+    from fomm_teach.generator import apply_occlusion
+
+    generator = seeded_generator(42)
+    features = torch.randn(2, 4, 8, 8, generator=generator)                                   # (B, C, H, W)
+    cases = [
+        ("map at the features' size", (features, torch.rand(2, 1, 8, 8, generator=generator)), {}),
+        ("map at twice the size (resized)", (features, torch.rand(2, 1, 16, 16, generator=generator)), {}),
+        ("map 5×11 for 8×8 features", (features, torch.rand(2, 1, 5, 11, generator=generator)), {}),
+        ("all-zero map switches everything off", (features, torch.zeros(2, 1, 8, 8)), {}),
+    ]
+    return check_function(fn, apply_occlusion, cases, name="apply_occlusion")
+
+
+def check_discriminator_feature_sizes(fn: Callable) -> Callable:
+    """Exercise 4.3: the side length of each discriminator block's output."""
+    from fomm_teach.discriminator import discriminator_feature_sizes
+
+    cases = [
+        ("256 px, 4 blocks (vox-256)", (256,), {}),
+        ("64 px, 4 blocks", (64,), {}),
+        ("odd size 101, 3 blocks", (101, 3), {}),
+        ("one block (no pooling)", (10,), {"num_blocks": 1}),
+        ("too small: 20 px, 4 blocks", (20, 4), {}),
+    ]
+    return check_function(fn, discriminator_feature_sizes, cases, name="discriminator_feature_sizes", atol=0, rtol=0)
