@@ -57,7 +57,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fomm_teach.blocks import Hourglass, AntiAliasInterpolation2d, check_image
+# the building blocks are written in §1.6–1.8 below; the library imports the finished ones
+from fomm_teach.blocks import AntiAliasInterpolation2d, Hourglass, check_image
 from fomm_teach.errors import FommTeachError
 
 
@@ -642,6 +643,28 @@ viz.draw_keypoints(axes[1], kp["value"][0], image_size=kp["heatmap"].shape[-1])
 plt.show()
 
 # %% [markdown]
+# Why not let the Jacobian head start like every other layer? Give it PyTorch's default
+# initialisation (small random weights and bias) and look at the predicted matrices, and at their
+# inverses, which chapter 02's motion formula needs:
+
+# %%
+random_head = KPDetector(**detector_params).eval()
+random_head.jacobian.reset_parameters()  # PyTorch's default init instead of weight 0, bias (1, 0, 0, 1)
+with torch.no_grad():
+    jacobian_random = random_head(frame)["jacobian"][0]  # (K, 2, 2)
+for name, jacobian in [("identity init", kp["jacobian"][0]), ("default init", jacobian_random)]:
+    det = torch.linalg.det(jacobian).abs()
+    print(f"{name:14s} |det J| in [{det.min():.1e}, {det.max():.1e}],  "
+          f"largest entry of J⁻¹: {torch.inverse(jacobian).abs().max():.1e}")
+
+# %% [markdown]
+# With random weights the matrices are tiny and nearly singular: $J^{-1}$ has entries in the tens
+# or hundreds, so the motion $J_s J_d^{-1}(z - p_d)$ of chapter 02 would fling pixels far outside
+# the image and the first gradients would be huge. The identity start means "no rotation, no
+# scaling yet": the model begins as the zero-order (translation-only) model and learns the
+# first-order part gradually.
+
+# %% [markdown]
 # Untrained, the heatmaps are diffuse and every keypoint sits near the centre: exactly the
 # high-temperature picture of §1.5, because nothing has taught the scores to peak yet. Chapter 06
 # trains the detector, and the keypoints spread out over the moving parts.
@@ -672,7 +695,9 @@ except Exception as err:
 #    nearly zero. When could this happen during training, and what might the temperature do about it?
 # 2. Why must the softmax run over all $H \cdot W$ positions together, rather than over rows and
 #    columns separately?
-# 3. With `pad=0` the heatmap grid is 58 cells wide but we still map it to $[-1, 1]$. Which
-#    keypoint positions on the 64×64 image can the detector *never* output?
+# 3. With `pad=0`, heat-map cell $i$ summarises a 7×7 window centred on feature pixel $i + 3$,
+#    yet the soft-argmax reports it as $-1 + 2i/57$. Where on the 64×64 image is a keypoint
+#    reported at $x = -1$? Why does training not mind, and why would loading the released weights
+#    into a detector with `pad=3` silently change every keypoint?
 # 4. What would go wrong in chapter 02's formula $J_s J_d^{-1}$ if the Jacobian head started from
 #    random weights?

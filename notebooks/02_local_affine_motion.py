@@ -140,7 +140,60 @@ def sparse_motion(kp_source, kp_driving, spatial_size):
 sparse_motion = checks.check_sparse_motion(sparse_motion)
 
 # %% [markdown]
-# ## 2.3 Zero order versus first order on a rotating, scaling part
+# ## 2.3 How far does a first-order approximation reach?
+#
+# Eq. 4 is exact only if the motion is affine. To see how quickly a linearisation degrades, take a
+# smooth non-linear backward map, a *swirl* that turns points near the centre more than points
+# far away, and approximate it around one keypoint $p$ in two ways:
+#
+# - translation only (what the zero-order model can express): $\mathcal{T}(p) + (z - p)$;
+# - first order: $\mathcal{T}(p) + J\,(z - p)$ with $J = \frac{d\mathcal{T}}{dz}(p)$, here from autograd.
+#
+# Taylor's theorem says the translation-only error grows like $\lVert z - p\rVert$ and the
+# first-order error like $\lVert z - p\rVert^2$: a keypoint's affine model is good in a
+# neighbourhood, and FOMM covers the image with $K$ such neighbourhoods (chapter 03).
+
+# %%
+def swirl(z):
+    """A smooth non-linear map (..., 2) → (..., 2): rotate by 1.5·exp(-|z|²/2) rad, shrink by 0.9, shift."""
+    angle = 1.5 * torch.exp(-z.pow(2).sum(-1, keepdim=True) / 2.0)  # (..., 1)
+    x, y = z[..., :1], z[..., 1:]
+    turned = torch.cat([torch.cos(angle) * x - torch.sin(angle) * y,
+                        torch.sin(angle) * x + torch.cos(angle) * y], dim=-1)  # (..., 2)
+    return 0.9 * turned + torch.tensor([0.05, 0.0])
+
+
+p = torch.tensor([0.2, 0.1])
+jacobian = torch.autograd.functional.jacobian(swirl, p)  # (2, 2), J[i, j] = dT_i / dz_j
+grid = make_coordinate_grid((size, size))                # (H, W, 2)
+exact = swirl(grid)                                       # (H, W, 2)
+approximations = {"translation only": swirl(p) + (grid - p),
+                  "first order": swirl(p) + (grid - p) @ jacobian.T}
+pixels = (size - 1) / 2                                   # normalised units → pixels
+distance = (grid - p).norm(dim=-1).flatten()              # (H·W,)
+errors = {name: (approximation - exact).norm(dim=-1) * pixels for name, approximation in approximations.items()}  # (H, W)
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), layout="constrained")
+largest = max(float(error.max()) for error in errors.values())
+for ax, (name, error) in zip(axes, errors.items()):
+    viz.show_heatmap(ax, error, title=f"{name}: error |approx − T| (pixels)", label="error (pixels)")
+    ax.images[0].set_clim(0, largest)  # one colour scale for both panels
+    viz.draw_keypoints(ax, p[None], image_size=size)
+    axes[2].loglog(distance * pixels, error.flatten(), ".", markersize=2, alpha=0.4, label=name,
+                   color=viz.keypoint_color(1 if name == "first order" else 0))
+axes[2].set_xlabel("distance |z − p| (pixels)")
+axes[2].set_ylabel("error (pixels)")
+axes[2].set_title("error against distance (log-log): slope 1 vs slope 2", fontsize=9)
+axes[2].legend(markerscale=6)
+fig.suptitle("Linearising a swirl around keypoint 0: the first-order model is accurate over a much larger neighbourhood")
+plt.show()
+
+# %% [markdown]
+# Near the keypoint the first-order error is a tiny fraction of the translation-only error (note
+# the two slopes in the right panel). Far from it both fail: a linearisation is only local.
+
+# %% [markdown]
+# ## 2.4 Zero order versus first order on a rotating, scaling part
 #
 # Our test object is a single rigid "part" with a distinctive L-shaped, two-coloured pattern. In
 # the source it sits at $p^S$ upright; in the driving frame it has moved to $p^D$, **turned by 40°
@@ -214,7 +267,7 @@ for ax, motion, name in [(axes[0], zero_order, "zero order"), (axes[1], first_or
 plt.show()
 
 # %% [markdown]
-# ## 2.4 Explore it yourself
+# ## 2.5 Explore it yourself
 #
 # The widget below keeps the source part at $p^S$ with $J^S = I$. Move the **driving keypoint** and
 # set its **Jacobian** with the rotation, scale and shear sliders: the left panel shows the
@@ -225,7 +278,7 @@ plt.show()
 widgets.sparse_motion_explorer(source[0], p_source=p_source, sparse_motion_fn=sparse_motion, warp_fn=warp_image)
 
 # %% [markdown]
-# ## 2.5 Keypoints as Gaussian heatmaps (paper Eq. 6)
+# ## 2.6 Keypoints as Gaussian heatmaps (paper Eq. 6)
 #
 # Chapter 03's dense motion network needs to *see* where the keypoints are, so each keypoint is
 # rendered as an unnormalised Gaussian on the grid,
