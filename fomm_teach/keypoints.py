@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fomm_teach.blocks import Hourglass, AntiAliasInterpolation2d, check_image
+# blocks.py (Hourglass, AntiAliasInterpolation2d, check_image) is built in §1.6–1.8 of notebook 01
+from fomm_teach.blocks import AntiAliasInterpolation2d, Hourglass, check_image
 from fomm_teach.errors import FommTeachError
 
 

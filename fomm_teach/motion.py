@@ -36,7 +36,7 @@ def sparse_motion(kp_source, kp_driving, spatial_size):
     return coordinate + value_source[:, :, None, None, :]                                              # (B, K, H, W, 2)
 
 
-# --- from notebooks/02_local_affine_motion.py, cell 12 ---
+# --- from notebooks/02_local_affine_motion.py, cell 15 ---
 def jacobian_from_pose(angle, scale=1.0, shear=0.0, dtype=torch.float32, device=None):
     """The 2×2 matrix J = R(angle) · scale · [[1, shear], [0, 1]] (angle in radians, column vectors).
 
@@ -50,7 +50,7 @@ def jacobian_from_pose(angle, scale=1.0, shear=0.0, dtype=torch.float32, device=
     return scale * rotation @ shear_matrix  # (2, 2)
 
 
-# --- from notebooks/02_local_affine_motion.py, cell 20 ---
+# --- from notebooks/02_local_affine_motion.py, cell 23 ---
 def kp2gaussian(kp_value, spatial_size, kp_variance):
     """Render each keypoint as an unnormalised Gaussian (paper Eq. 6): exp(-0.5 |z - p_k|^2 / kp_variance).
 

@@ -57,7 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# the building blocks are written in §1.6–1.8 below; the library imports the finished ones
+# blocks.py (Hourglass, AntiAliasInterpolation2d, check_image) is built in §1.6–1.8 of notebook 01
 from fomm_teach.blocks import AntiAliasInterpolation2d, Hourglass, check_image
 from fomm_teach.errors import FommTeachError
 
