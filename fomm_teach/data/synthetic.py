@@ -121,11 +121,15 @@ class SyntheticVideos:
         motion = stack_dicts([self.motion(index)])
         return puppets.evaluate_motion(motion, times[None])[0]  # (T, 4+P)
 
-    def video(self, index: int, times=None) -> dict:
-        """Frames (T, 3, S, S) in [0, 1] of video ``index`` with its ground truth (module docstring)."""
+    def video(self, index: int, times=None, motion_index: int | None = None) -> dict:
+        """Frames (T, 3, S, S) in [0, 1] of video ``index`` with its ground truth (module docstring).
+
+        ``motion_index`` moves identity ``index`` with the motion of another video (default: its own),
+        e.g. to make several clips of one identity.
+        """
         times = torch.arange(self.num_frames) if times is None else torch.as_tensor(times)
         identity = self.identity(index)
-        pose = self.poses(index, times)
+        pose = self.poses(index if motion_index is None else motion_index, times)
         result = {key: value[0] for key, value in self.render([identity], pose[None]).items()}
         result.update(identity=identity, pose=pose, times=times, name=self.name(index))
         return result
@@ -198,9 +202,10 @@ class SyntheticPairs(torch.utils.data.Dataset):
     ``videos.max_gap``: ``{'source': (3, S, S), 'driving': (3, S, S), 'name': str}`` plus, with
     ``ground_truth=True``, ``source_affine`` (P, 2, 3), ``source_masks`` (P, S, S), ``source_joints``,
     ``source_centers`` (P, 2), the same for ``driving_``, ``depth_order`` (P,) and the two times.
-    The pair's times are drawn from ``generator_seed``-free streams of (seed, index), so item i is
-    always the same pair; set ``resample=True`` to draw new times with torch's global generator
-    (then DataLoader workers and ``torch.manual_seed`` control them).
+    The pair's times come from a stream seeded by (seed, split, index), so item i is always the same
+    pair; with ``resample=True`` they are drawn from torch's global generator instead (then
+    ``torch.manual_seed`` and the DataLoader's per-worker seeds decide them). No augmentation: the
+    ground truth would no longer match.
     Test (``is_train=False``): ``{'video': (3, T, S, S), 'name'}`` and, with ground truth,
     ``affine`` (T, P, 2, 3), ``masks``, ``joints``, ``centers``, ``depth_order``.
     """
