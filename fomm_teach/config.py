@@ -87,8 +87,9 @@ def load_config(name_or_path: str | os.PathLike | dict) -> dict:
     if path.exists():
         raise FommTeachError(f"config path {path} is not a file; give a .yaml file or a shipped name.")
     if os.sep in text_name or "/" in text_name or path.suffix in (".yaml", ".yml"):
+        hint = f" (the shipped one is named {path.stem!r}, without .yaml)" if path.stem in names else ""
         raise FommTeachError(
-            f"config file not found: {path}. Check the path, or use a shipped config: {', '.join(names)}."
+            f"config file not found: {path}{hint}. Check the path, or use a shipped config: {', '.join(names)}."
         )
     raise FommTeachError(
         f"unknown config name {text_name!r}. Shipped configs: {', '.join(names)}; "

@@ -184,6 +184,11 @@ def test_missing_file_is_named(tmp_path):
     assert str(missing) in str(info.value)
 
 
+def test_shipped_name_with_extension_gets_a_hint():
+    with pytest.raises(FommTeachError, match="named 'vox-256', without .yaml"):
+        load_config("vox-256.yaml")
+
+
 def test_bad_yaml_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model_params:\n  common_params: [1, 2\n  kp_detector_params: {}\n")

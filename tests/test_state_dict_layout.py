@@ -1,6 +1,7 @@
 """build_models gives, for every config, exactly the authors' state_dict names, shapes and sizes."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,8 +12,8 @@ pytest.importorskip("fomm_teach.discriminator")
 
 from fomm_teach import available_configs, build_models, load_config
 from fomm_teach.errors import FommTeachError
-from official_layout import (AUTHORS_CONFIGS, COUNTS, MODULES, SECTIONS, layout_of, official_layout,
-                             spec_layout)
+from official_layout import (AUTHORS_CONFIGS, COUNTS, KEYS_FILE, MODULES, SECTIONS, layout_of,
+                             official_layout, spec_layout)
 
 _BUILT = {}
 
@@ -32,6 +33,14 @@ def differences(found, expected):
     problems += [f"{key}: {found[key]} instead of {shape}" for key, shape in expected.items()
                  if key in found and found[key] != shape]
     return problems
+
+
+def test_keys_file_copy_is_current():
+    """tests/data holds a copy of the shared reference (CI has shared/ beside the clone)."""
+    shared = Path(__file__).resolve().parents[2] / "shared" / "reference" / KEYS_FILE.name
+    if not shared.is_file():
+        pytest.skip(f"no shared reference at {shared}")
+    assert KEYS_FILE.read_text() == shared.read_text()
 
 
 def test_every_shipped_config_is_checked():
