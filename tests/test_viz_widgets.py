@@ -1,0 +1,72 @@
+"""Figures and explorers (fomm_teach/viz.py, fomm_teach/widgets.py): they draw without errors,
+and the synthetic part is exactly the affine image of itself that chapter 02 relies on."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from fomm_teach import viz, widgets  # noqa: E402
+from fomm_teach.motion import jacobian_from_pose, sparse_motion, warp_image  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def test_to_pixels_matches_the_align_corners_grid():
+    kp = torch.tensor([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]])
+    assert torch.allclose(viz.to_pixels(kp, (5, 9)), torch.tensor([[0.0, 0.0], [8.0, 4.0], [4.0, 2.0]]))
+
+
+def test_keypoint_colours_are_distinct_and_cycle():
+    assert len(set(viz.KEYPOINT_COLORS)) == 10
+    assert viz.keypoint_color(12) == viz.keypoint_color(2)
+
+
+def test_drawing_helpers_run():
+    fig, axes = plt.subplots(1, 2)
+    image = viz.synthetic_frame(32)
+    assert image.shape == (3, 32, 32) and 0 <= image.min() and image.max() <= 1
+    viz.show_image(axes[0], image, title="frame")
+    viz.draw_keypoints(axes[0], torch.rand(10, 2) * 2 - 1, image_size=32)
+    viz.show_heatmap(axes[1], torch.rand(8, 8), title="map")
+    viz.draw_flow_arrows(axes[1], torch.rand(8, 8, 2) * 2 - 1, step=2)
+    assert len(axes[0].collections) == 10  # one marker per keypoint
+    plt.close(fig)
+
+
+def test_synthetic_part_moves_by_its_pose_map():
+    size = 64
+    p_source, p_driving = torch.tensor([-0.2, 0.1]), torch.tensor([0.2, 0.0])
+    jacobian = jacobian_from_pose(math.radians(30), scale=1.2)
+    source = viz.synthetic_part(size, center=p_source)[None]
+    driving = viz.synthetic_part(size, center=p_driving, jacobian=jacobian)[None]
+    motion = sparse_motion({"value": p_source.view(1, 1, 2), "jacobian": torch.eye(2).view(1, 1, 2, 2)},
+                           {"value": p_driving.view(1, 1, 2), "jacobian": jacobian.view(1, 1, 2, 2)}, (size, size))
+    inside = (motion[:, 0].abs() <= 1).all(-1)[:, None]  # (1, 1, H, W): T(z) lands in the source
+
+    def error(warped):
+        return float(((warped - driving).abs() * inside).sum() / (3 * inside.sum()))
+
+    first_order = error(warp_image(source, motion[:, 0], align_corners=True))
+    translation = sparse_motion({"value": p_source.view(1, 1, 2)}, {"value": p_driving.view(1, 1, 2)}, (size, size))
+    translation_only = error(warp_image(source, translation[:, 0], align_corners=True))
+    assert first_order < 0.01
+    assert translation_only > 5 * first_order
+
+
+def test_explorers_build_and_redraw_on_slider_changes():
+    """Outside a kernel, plt.show() does not close figures under Agg, so each redraw leaves one open."""
+    plt.close("all")
+    explorer = widgets.temperature_explorer(-torch.rand(1, 1, 16, 16))
+    assert len(plt.get_fignums()) == 1  # drawn once straight away
+    explorer.children[0].value = 1.0
+    assert len(plt.get_fignums()) == 2
+    motion_explorer = widgets.sparse_motion_explorer(viz.synthetic_part(32), p_source=(0.0, 0.0))
+    angle, scale, shear = motion_explorer.children[1].children
+    angle.value, scale.value, shear.value = 90.0, 0.5, 0.3
+    assert len(plt.get_fignums()) == 2 + 1 + 3
+    plt.close("all")
