@@ -6,10 +6,6 @@ import warnings
 import pytest
 import torch
 
-# TEMPORARY until chapters 04/05 export them: skip while the generator/discriminator modules are missing.
-pytest.importorskip("fomm_teach.generator")
-pytest.importorskip("fomm_teach.discriminator")
-
 from fomm_teach import build_models, load_checkpoint, load_config, save_checkpoint
 from fomm_teach.errors import FommTeachError
 from official_layout import MODULES, official_layout, spec_layout

@@ -6,10 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-# TEMPORARY until chapters 04/05 export them: skip while the generator/discriminator modules are missing.
-pytest.importorskip("fomm_teach.generator")
-pytest.importorskip("fomm_teach.discriminator")
-
 from fomm_teach import available_configs, build_models, load_config
 from fomm_teach.errors import FommTeachError
 from official_layout import (AUTHORS_CONFIGS, COUNTS, KEYS_FILE, MODULES, SECTIONS, layout_of,
