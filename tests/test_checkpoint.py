@@ -78,11 +78,13 @@ def test_authors_vox256_checkpoint_loads_strictly(tmp_path, vox_models):
         assert optimizers[name].param_groups[0]["lr"] == 1e-3  # the file's optimiser state was applied
 
 
-def test_inference_loads_only_what_it_is_given(tmp_path, vox_models):
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "torch-1.0-format"])
+def test_inference_loads_only_what_it_is_given(tmp_path, vox_models, zip_format):
+    """Also in the pre-1.6 serialisation format of the authors' torch 1.0 files."""
     checkpoint = authors_checkpoint("vox-256", seed=1)
     del checkpoint["discriminator"], checkpoint["optimizer_discriminator"]
     path = tmp_path / "inference.pth.tar"
-    torch.save(checkpoint, path)
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=zip_format)
     models = {name: vox_models[name] for name in ("kp_detector", "generator")}
     assert load_checkpoint(path, models) == 7
     assert_state_equal(vox_models["generator"], checkpoint["generator"])
