@@ -131,7 +131,7 @@ class Hourglass(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-# --- from notebooks/01_keypoints.py, cell 30 ---
+# --- from notebooks/01_keypoints.py, cell 31 ---
 class AntiAliasInterpolation2d(nn.Module):
     """Gaussian blur (σ = (1/scale - 1)/2, zero padding) then keep every int(1/scale)-th pixel from 0.
 
@@ -164,7 +164,7 @@ class AntiAliasInterpolation2d(nn.Module):
         return out[:, :, :: self.step, :: self.step]               # (B, C, ceil(H/step), ceil(W/step))
 
 
-# --- from notebooks/01_keypoints.py, cell 32 ---
+# --- from notebooks/01_keypoints.py, cell 33 ---
 def check_image(image, num_channels, multiple=1, min_size=1, name="image"):
     """Raise FommTeachError unless `image` is a finite float (B, num_channels, H, W) tensor with
     H and W multiples of `multiple` and at least `min_size`.  Returns nothing.

@@ -53,7 +53,7 @@ def heatmap_to_keypoints(heatmap):
     return weighted.sum(dim=(2, 3))                                                              # (B, K, 2)
 
 
-# --- from notebooks/01_keypoints.py, cell 35 ---
+# --- from notebooks/01_keypoints.py, cell 36 ---
 def pool_jacobians(heatmap, jacobian_map):
     """Heatmap-weighted average of the predicted Jacobian maps: J_k = sum_z H_k(z) J(z).
 
@@ -66,7 +66,7 @@ def pool_jacobians(heatmap, jacobian_map):
     return jacobian.reshape(b, k, 2, 2)             # (B, K, 2, 2)
 
 
-# --- from notebooks/01_keypoints.py, cell 37 ---
+# --- from notebooks/01_keypoints.py, cell 38 ---
 class KPDetector(nn.Module):
     """Keypoint detector (paper §3.1): image → {'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}.
 

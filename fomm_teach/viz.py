@@ -70,13 +70,16 @@ def show_heatmap(ax, heatmap: torch.Tensor, title: str = "", label: str = "proba
     return artist
 
 
-def draw_keypoints(ax, kp_value: torch.Tensor, image_size, numbers: bool = True, size: float = 60) -> None:
+def draw_keypoints(ax, kp_value: torch.Tensor, image_size, numbers: bool = True, size: float = 60,
+                   marker: str = "o") -> None:
     """Draw (K, 2) keypoints in [-1, 1] on an axis showing an image of image_size (int or (H, W)).
 
-    Keypoint k is a disc in ``keypoint_color(k)`` with a black edge, labelled with its number k.
+    Keypoint k is a ``marker`` (default a disc) in ``keypoint_color(k)`` with a black edge,
+    labelled with its number k.
     """
     for k, (col, row) in enumerate(to_pixels(kp_value, image_size).tolist()):
-        ax.scatter([col], [row], s=size, color=keypoint_color(k), edgecolors="black", linewidths=1.0, zorder=3)
+        ax.scatter([col], [row], s=size, color=keypoint_color(k), edgecolors="black", linewidths=1.0, zorder=3,
+                   marker=marker)
         if numbers:
             ax.annotate(str(k), (col, row), xytext=(4, 4), textcoords="offset points", fontsize=8,
                         color="black", zorder=4,

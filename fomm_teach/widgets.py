@@ -49,7 +49,7 @@ def temperature_explorer(logits: torch.Tensor, spatial_softmax_fn=None, heatmap_
     def draw():
         heatmap = softmax(logits, slider.value)  # (1, K, H, W)
         value = soft_argmax(heatmap)[0]          # (K, 2)
-        fig, ax = plt.subplots(figsize=(4.2, 3.8))
+        fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
         viz.show_heatmap(ax, heatmap[0].sum(0), title=f"softmax(L / {slider.value:.3g}) and its soft-argmax")
         viz.draw_keypoints(ax, value, image_size=tuple(logits.shape[2:]))
         ax.set_xlabel("x (cells); keypoint " + ", ".join(f"({x:.2f}, {y:.2f})" for x, y in value.tolist()), fontsize=8)
@@ -94,10 +94,11 @@ def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_mot
         field = sparse_motion(kp_source, kp_driving, size)                           # (1, 1, H, W, 2)
         warped = warp(source[None], field[:, 0], align_corners=True)                 # (1, 3, H, W)
         fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), layout="constrained")
-        viz.show_image(axes[0], source, title="arrows z → T(z) (tail: output pixel, head: where it reads S)",
+        viz.show_image(axes[0], source, title="arrows z → T(z) over S (● driving keypoint, ★ source keypoint)",
                        alpha=0.4)
         viz.draw_flow_arrows(axes[0], field[0, 0], step=max(1, size[0] // 8))
         viz.draw_keypoints(axes[0], kp_driving["value"][0], image_size=size)
+        viz.draw_keypoints(axes[0], kp_source["value"][0], image_size=size, numbers=False, size=160, marker="*")
         viz.show_image(axes[1], warped[0], title="source warped by T: the part follows the keypoint")
         viz.draw_keypoints(axes[1], kp_driving["value"][0], image_size=size)
         matrix = jacobian.tolist()

@@ -388,7 +388,7 @@ class Hourglass(nn.Module):
 # The vox-256 detector uses an hourglass with $b = 32$, 5 blocks and at most 1024 channels on a
 # 64×64 image. Forward hooks record every block's output shape:
 
-# %%
+# %% tags=["helper"]
 def shape_table(model, x):
     """Print the output shape of every DownBlock2d / UpBlock2d of `model` for the input x."""
     rows, hooks = [], []
@@ -406,6 +406,7 @@ def shape_table(model, x):
     print(f"{'(final, after the last concat)':32s} {'':20s} {tuple(out.shape)}")
 
 
+# %%
 hourglass = Hourglass(block_expansion=32, in_features=3, num_blocks=5, max_features=1024).eval()
 shape_table(hourglass, torch.rand(1, 3, 64, 64))
 print("out_filters =", hourglass.out_filters)

@@ -313,8 +313,9 @@ kp2gaussian = checks.check_kp2gaussian(kp2gaussian)
 # %%
 kp_value = torch.tensor([[[-0.5, -0.5], [0.0, 0.2], [0.6, -0.3]]])  # (1, 3, 2)
 gaussians = kp2gaussian(kp_value, (64, 64), kp_variance=0.01)      # (1, 3, 64, 64)
-fig, ax = plt.subplots(figsize=(4, 4))
-viz.show_heatmap(ax, gaussians[0].sum(0), title="kp2gaussian, σ² = 0.01, 3 keypoints on 64×64")
+fig, ax = plt.subplots(figsize=(4.4, 4), layout="constrained")
+viz.show_heatmap(ax, gaussians[0].sum(0), title="kp2gaussian, σ² = 0.01, 3 keypoints on 64×64",
+                 label="sum of the $G_k$ (each peaks at 1)")
 viz.draw_keypoints(ax, kp_value[0], image_size=64)
 plt.show()
 
