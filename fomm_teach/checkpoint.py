@@ -193,6 +193,11 @@ def _state_dict_problem(checkpoint: dict, name: str, model: torch.nn.Module) -> 
                         ("shape differs", mismatched)):
         if keys:
             lines.append(f"  {label} ({len(keys)}):\n    {_listing(keys, separator=chr(10) + '    ')}")
+    prefix = "module."
+    stripped = {key[len(prefix):] for key in state if key.startswith(prefix)}
+    if state and len(stripped) == len(state) and stripped == set(expected):
+        lines.append(f"  Every key starts with {prefix!r}: it was saved from a DataParallel or "
+                     "DistributedDataParallel wrapper. Strip the prefix from its keys and save it again.")
     return "\n".join(lines)
 
 
@@ -265,7 +270,8 @@ def describe_architecture(checkpoint: dict) -> list[str]:
     disc_state = checkpoint.get("discriminator")
     if isinstance(disc_state, dict) and disc_state:
         spectral = any(key.endswith("weight_orig") for key in disc_state)
-        facts.append("discriminator with spectral norm (sn: True)" if spectral else "discriminator without spectral norm")
+        facts.append("discriminator with spectral norm (sn: True)" if spectral
+                     else "discriminator without spectral norm")
         for key, value in disc_state.items():
             if key.endswith(("down_blocks.0.conv.weight", "down_blocks.0.conv.weight_orig")):
                 channels = value.shape[1]

@@ -76,7 +76,8 @@ def _batchnorm(prefix, channels):
 
 def _conv_block(prefix, out_channels, in_channels, kernel):
     """DownBlock2d / UpBlock2d / SameBlock2d: conv (with bias) then BatchNorm."""
-    return {f"{prefix}.conv.weight": (out_channels, in_channels, kernel, kernel), f"{prefix}.conv.bias": (out_channels,),
+    return {f"{prefix}.conv.weight": (out_channels, in_channels, kernel, kernel),
+            f"{prefix}.conv.bias": (out_channels,),
             **_batchnorm(f"{prefix}.norm", out_channels)}
 
 

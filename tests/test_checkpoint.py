@@ -289,6 +289,14 @@ def test_renamed_key_lists_missing_and_unexpected(tmp_path, vox_models):
     assert "the closest is bair-256 / nemo-256 / vox-256 (2 keys differ)" in message
 
 
+def test_data_parallel_prefix_is_explained(tmp_path):
+    models, _ = trained_small_models(seed=11)
+    path = tmp_path / "prefixed.pth.tar"
+    torch.save({name: torch.nn.DataParallel(model).state_dict() for name, model in models.items()}, path)
+    with pytest.raises(FommTeachError, match="Every key starts with 'module.'"):
+        load_checkpoint(path, models)
+
+
 def test_optimiser_state_of_another_model_is_refused(tmp_path):
     path, models = small_checkpoint_file(tmp_path)
     checkpoint = torch.load(path, weights_only=True)

@@ -83,7 +83,8 @@ def _counts(module):
 def test_parameter_counts_equal_the_authors(name):
     models = built_on_meta(name)
     for module in MODULES:
-        expected = {key: COUNTS[(name, module)][key] for key in ("parameters", "buffer_elements", "state_dict_entries")}
+        expected = {key: COUNTS[(name, module)][key]
+                    for key in ("parameters", "buffer_elements", "state_dict_entries")}
         assert _counts(models[module]) == expected, (name, module)
     dense = _counts(models["generator"].dense_motion_network)
     assert dense["parameters"] == COUNTS[(name, "generator.dense_motion_network")]["parameters"]
