@@ -519,11 +519,18 @@ print(" 64×64 input →", discriminator_feature_sizes(64))
 
 # %% tags=["export"] module="discriminator"
 def minimum_discriminator_size(num_blocks=4):
-    """The smallest square input side for which every block's output is at least 1×1."""
+    """The smallest square input side the discriminator accepts.
+
+    Every block's output must be at least 1×1, and the last one at least 2×2 when it is
+    normalised (every block but the first is): InstanceNorm needs more than one value per channel.
+    """
+    smallest_last = 2 if num_blocks > 1 else 1
     size = 1
-    while min(discriminator_feature_sizes(size, num_blocks)) < 1:
+    while True:
+        sizes = discriminator_feature_sizes(size, num_blocks)
+        if min(sizes) >= 1 and sizes[-1] >= smallest_last:
+            return size
         size += 1
-    return size
 
 
 class Discriminator(nn.Module):
