@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from fomm_teach.data.frames import dataset_split, video_id
-from fomm_teach.data.video_io import IMAGE_EXTENSIONS, frame_files, read_video_file, video_layout
+from fomm_teach.data.video_io import IMAGE_EXTENSIONS, decode_video_file, decoder_message, frame_files, video_layout
 from fomm_teach.errors import FommTeachError
 
 REENCODE = "re-encode it (ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p OUT.mp4) or delete it"
@@ -49,9 +49,9 @@ class Report:
         return [f for f in self.findings if f.severity == "warning"]
 
 
-def _image_kind(props) -> list[tuple[str, str]]:
-    """Warnings for one image's (shape, dtype): grey, RGBA, 16-bit."""
-    shape, dtype = tuple(props.shape), str(props.dtype)
+def _image_kind(image) -> list[tuple[str, str]]:
+    """(problem, fix) warnings for one decoded image (H, W[, C]): grey, RGBA, 16-bit."""
+    shape, dtype = tuple(image.shape), str(image.dtype)
     notes = []
     if len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 2)):
         notes.append(("grayscale", "it is made RGB when read; save RGB frames to be explicit"))
@@ -133,14 +133,16 @@ def _check_strip(report, path, frame_shape):
 
 def _check_video_file(report, path, frame_shape):
     try:
-        video = read_video_file(path)  # (T, H, W, 3)
-    except FommTeachError as err:
-        problem = str(err).split(": ", 1)[-1].split(";")[0]
-        report.add(path, "error", problem + " (unreadable or truncated)", REENCODE)
+        frames = decode_video_file(path)
+    except Exception as err:  # any decoder error means the file cannot be used
+        report.add(path, "error", f"unreadable or truncated video ({decoder_message(err)})", REENCODE)
         return None
-    if len(video) < 2:
-        report.add(path, "error", f"{len(video)} frame(s); a training pair needs at least 2", "remove it")
-    return _check_sizes(report, path, Counter({video.shape[1:3]: len(video)}), frame_shape)
+    if len(frames) < 2:
+        report.add(path, "error", f"{len(frames)} frame(s); a training pair needs at least 2", "remove it")
+    kinds = Counter(note for frame in frames for note in _image_kind(frame))
+    for (problem, fix), count in kinds.items():
+        report.add(path, "warning", f"{count} frame(s) are {problem}", fix)
+    return _check_sizes(report, path, Counter(frame.shape[:2] for frame in frames), frame_shape)
 
 
 def check_dataset(root, frame_shape=None, id_sampling=False, augmentation_params=None, random_seed=0) -> Report:
@@ -204,6 +206,25 @@ def format_report(report: Report) -> str:
     else:
         lines.append("Summary: no problems found.")
     return "\n".join(lines)
+
+
+def require_valid_dataset(dataset_params: dict) -> Report:
+    """Check the dataset named by a config's ``dataset_params`` before training starts.
+
+    Raises ``FommTeachError`` with the full report when it has errors, so training stops at once
+    with a list of what to fix instead of failing later inside a DataLoader worker. Returns the
+    report (warnings only) otherwise.
+    """
+    report = check_dataset(
+        dataset_params["root_dir"],
+        frame_shape=dataset_params.get("frame_shape"),
+        id_sampling=bool(dataset_params.get("id_sampling", False)),
+        augmentation_params=dataset_params.get("augmentation_params"),
+        random_seed=dataset_params.get("random_seed", 0),
+    )
+    if report.errors:
+        raise FommTeachError("the dataset has problems; fix them and start again.\n" + format_report(report))
+    return report
 
 
 def _dataset_params(args) -> dict:

@@ -89,19 +89,29 @@ def read_image(path) -> np.ndarray:
     return to_float_rgb(image, path)
 
 
-def read_video_file(path) -> np.ndarray:
-    """An .mp4/.gif/.mov file -> float32 (T, H, W, 3)."""
+def decode_video_file(path) -> list[np.ndarray]:
+    """Decode every frame of an .mp4/.gif/.mov file with imageio; decoder errors propagate."""
     import imageio.v2 as iio2
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return iio2.mimread(path, memtest=False)
+
+
+def decoder_message(err: Exception) -> str:
+    """The first line of a decoder's error (ffmpeg appends its whole log)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def read_video_file(path) -> np.ndarray:
+    """An .mp4/.gif/.mov file -> float32 (T, H, W, 3)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frames = iio2.mimread(path, memtest=False)
-    except Exception as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        frames = decode_video_file(path)
+    except Exception as err:  # imageio and its plugins raise many types for broken files
         raise FommTeachError(
-            f"{path}: cannot decode this video ({first_line}); it is unreadable or truncated. "
-            "Re-encode it (e.g. ffmpeg -i in.mp4 -c:v libx264 -pix_fmt yuv420p out.mp4) or delete it."
+            f"{path}: unreadable or truncated video ({decoder_message(err)}). Re-encode it "
+            "(e.g. ffmpeg -i in.mp4 -c:v libx264 -pix_fmt yuv420p out.mp4) or delete it."
         ) from None
     return _stack(path, [to_float_rgb(frame, path) for frame in frames])
 
