@@ -5,7 +5,6 @@
 import torch
 import torch.nn.functional as F
 
-from fomm_teach.errors import FommTeachError
 from fomm_teach.keypoints import make_coordinate_grid
 
 

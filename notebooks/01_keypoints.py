@@ -206,8 +206,8 @@ plt.show()
 # Dividing the scores by a small $\tau$ sharpens the map: the softmax approaches a hard argmax.
 # A large $\tau$ flattens it towards the uniform distribution, and the expectation of a uniform
 # distribution over the grid is the centre $(0, 0)$: the keypoint is **pulled towards the
-# centre**. The static figure below shows three temperatures; the slider after it lets you
-# try your own.
+# centre**. The static figure below shows four temperatures; the slider after it lets you
+# try your own (the slider needs a running kernel; the static figure does not).
 
 # %%
 blob = blob_logits([0.6, -0.4])
@@ -525,7 +525,14 @@ def check_image(image, num_channels, multiple=1, min_size=1, name="image"):
 # and because each heatmap sums to 1, every $J_k$ is exactly $I$ at initialisation. Motion then
 # starts as the zero-order (pure translation) model, a sensible and stable starting point, and
 # training only has to learn the deviations from it. A random initialisation would instead start
-# with random, possibly nearly singular matrices, and $J_d^{-1}$ in the motion formula would blow up.
+# with random, possibly nearly singular matrices, and $J_d^{-1}$ in the motion formula would blow up
+# (we measure this below).
+#
+# The mgif config predicts a single set of 4 maps shared by all keypoints
+# (`single_jacobian_map=True`); each keypoint still pools it with its own heatmap.
+#
+# **Exercise 1.3.** Implement `pool_jacobians(heatmap, jacobian_map)`. The maps come as
+# `(B, M, 4, H, W)` with `M = K`, or `M = 1` for the shared map: let broadcasting handle both.
 
 # %% tags=["exercise"]
 def pool_jacobians(heatmap, jacobian_map):
@@ -644,6 +651,11 @@ viz.draw_keypoints(axes[1], kp["value"][0], image_size=kp["heatmap"].shape[-1])
 plt.show()
 
 # %% [markdown]
+# Untrained, the heatmaps are diffuse and every keypoint sits near the centre: exactly the
+# high-temperature picture of §1.5, because nothing has taught the scores to peak yet. Chapter 06
+# trains the detector, and the keypoints spread out over the moving parts.
+
+# %% [markdown]
 # Why not let the Jacobian head start like every other layer? Give it PyTorch's default
 # initialisation (small random weights and bias) and look at the predicted matrices, and at their
 # inverses, which chapter 02's motion formula needs:
@@ -666,18 +678,15 @@ for name, jacobian in [("identity init", kp["jacobian"][0]), ("default init", ja
 # first-order part gradually.
 
 # %% [markdown]
-# Untrained, the heatmaps are diffuse and every keypoint sits near the centre: exactly the
-# high-temperature picture of §1.5, because nothing has taught the scores to peak yet. Chapter 06
-# trains the detector, and the keypoints spread out over the moving parts.
-#
 # A clear error is part of the interface. An image of the wrong size or channel count fails with
 # a message that says what to change:
 
 # %%
-try:
-    kp_detector(torch.rand(1, 1, frame_size, frame_size))
-except Exception as err:
-    print(type(err).__name__, "→", err)
+for bad_image in [torch.rand(1, 1, frame_size, frame_size), torch.rand(1, 3, frame_size - 4, frame_size)]:
+    try:
+        kp_detector(bad_image)
+    except FommTeachError as err:
+        print("FommTeachError →", err, end="\n\n")
 
 # %% [markdown]
 # ## Summary

@@ -59,7 +59,6 @@ from fomm_teach.keypoints import make_coordinate_grid
 import torch
 import torch.nn.functional as F
 
-from fomm_teach.errors import FommTeachError
 from fomm_teach.keypoints import make_coordinate_grid
 
 
@@ -81,7 +80,7 @@ for align_corners in (True, False):
     print(f"identity warp, align_corners={align_corners!s:5}: mean |warped - source| = {error:.2e}")
 
 # %% [markdown]
-# ## 2.2 The Taylor expansion (paper §3, Eq. 1–4)
+# ## 2.2 The Taylor expansion (paper §3.1, Eq. 1–5)
 #
 # The paper imagines an abstract **reference frame** $R$ and, for each frame $X$, the map
 # $\mathcal{T}_{X \leftarrow R}$. The motion we want is
@@ -96,7 +95,7 @@ for align_corners in (True, False):
 # Inverting the driving map near $p^D_k$ gives $\mathcal{T}_{R \leftarrow D}(z) \approx
 # p_k + (J^D_k)^{-1}(z - p^D_k)$; substituting into the source map, $p_k$ cancels:
 #
-# $$\boxed{\;\mathcal{T}_{S \leftarrow D}(z) \approx \mathcal{T}_k(z) = p^S_k + J^S_k\,(J^D_k)^{-1}\,(z - p^D_k)\;} \qquad \text{(Eq. 4)}$$
+# $$\boxed{\;\mathcal{T}_{S \leftarrow D}(z) \approx \mathcal{T}_k(z) = p^S_k + J^S_k\,(J^D_k)^{-1}\,(z - p^D_k)\;} \qquad \text{(Eq. 4–5)}$$
 #
 # The reference frame has disappeared: the detector only has to output $p^X_k$ and $J^X_k$ for
 # each frame on its own. Dropping the first-order term ($J = I$) leaves the **zero-order** model of
