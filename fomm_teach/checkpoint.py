@@ -139,9 +139,10 @@ def load_checkpoint(path, models: dict, optimizers: dict | None = None, *,
             to_load.append((model, checkpoint[name]))
             loaded.add(name)
         elif name == "discriminator" and not strict_discriminator:
-            summary = " ".join(line.strip() for line in problem.splitlines() if not line.startswith("    "))
+            summary = " ".join(line.strip().rstrip(":") + ";" for line in problem.splitlines()
+                               if not line.startswith("    "))
             notes.append(f"discriminator not loaded, it keeps its fresh initialisation ({summary} "
-                         "Pass strict_discriminator=True to see the keys.)")
+                         "strict_discriminator=True lists the keys)")
         else:
             raise FommTeachError(f"checkpoint {path}: {problem}{_config_hint(checkpoint)}")
     for key, optimizer in optimizers.items():
