@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from official_layout import official_layout
 
 from fomm_teach import checks
 from fomm_teach.errors import FommTeachError
@@ -59,16 +60,20 @@ def test_pool_jacobians_row_major_and_broadcast():
 
 
 def test_vox256_state_dict_matches_authors(vox_detector):
-    official_layout = pytest.importorskip("official_layout")
     ours = {key: tuple(value.shape) for key, value in vox_detector.state_dict().items()}
-    theirs = official_layout.official_layout("vox-256")["kp_detector"]
+    theirs = official_layout("vox-256")["kp_detector"]
     assert list(ours) == list(theirs)
     assert ours == theirs
 
 
-def test_single_jacobian_map_layout():
+def test_single_jacobian_map_layout_and_broadcast():
     detector = KPDetector(**{**SMALL64, "single_jacobian_map": True})
     assert detector.jacobian.weight.shape == (4, 8 + 3, 7, 7)
+    with torch.no_grad():
+        detector.jacobian.bias.copy_(torch.tensor([0.5, 0.0, 0.0, 2.0]))  # the one shared map
+        jacobian = detector(torch.rand(2, 3, 64, 64))["jacobian"]
+    assert jacobian.shape == (2, SMALL64["num_kp"], 2, 2)
+    assert torch.allclose(jacobian, torch.tensor([[0.5, 0.0], [0.0, 2.0]]).expand_as(jacobian), atol=1e-5)
     assert "down.weight" in detector.state_dict()
     assert "jacobian.weight" not in KPDetector(**{**SMALL64, "estimate_jacobian": False}).state_dict()
 
