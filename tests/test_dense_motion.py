@@ -186,3 +186,34 @@ def test_bad_input_gives_a_clear_error(small_network, make_input, message):
     image, kp = make_input()
     with pytest.raises(FommTeachError, match=message.replace("(", r"\(").replace(")", r"\)")):
         small_network(image, kp_driving=kp, kp_source=kp)
+
+
+def test_chapter_03_checkers_accept_the_library_and_reject_wrong_answers(capsys, monkeypatch):
+    from fomm_teach import checks
+
+    monkeypatch.delenv("FOMM_TEACH_STRICT", raising=False)
+    assert checks.check_heatmap_representation(heatmap_representation) is heatmap_representation
+    assert checks.check_deform_source(deform_source) is deform_source
+    assert checks.check_dense_deformation(dense_deformation) is dense_deformation
+    assert "❌" not in capsys.readouterr().out
+
+    def source_minus_driving(kp_driving, kp_source, spatial_size, kp_variance=0.01):   # sign flipped
+        return heatmap_representation(kp_source, kp_driving, spatial_size, kp_variance)
+
+    def background_last(kp_driving, kp_source, spatial_size, kp_variance=0.01):       # part 0 at the end
+        return heatmap_representation(kp_driving, kp_source, spatial_size, kp_variance).roll(-1, dims=1)
+
+    def default_align_corners(source_image, sparse_motions, align_corners=True):      # ignores the argument
+        return deform_source(source_image, sparse_motions, align_corners=False)
+
+    def mean_not_weighted(mask, sparse_motions):
+        return sparse_motions.mean(dim=1)
+
+    for checker, wrong, library in [
+        (checks.check_heatmap_representation, source_minus_driving, heatmap_representation),
+        (checks.check_heatmap_representation, background_last, heatmap_representation),
+        (checks.check_deform_source, default_align_corners, deform_source),
+        (checks.check_dense_deformation, mean_not_weighted, dense_deformation),
+    ]:
+        assert checker(wrong) is library
+        assert "❌" in capsys.readouterr().out

@@ -151,3 +151,34 @@ def test_bad_input_gives_a_clear_error(small_generator, image, message):
     kp = random_keypoints(1, 4, 0)
     with pytest.raises(FommTeachError, match=message):
         small_generator(image, kp_driving=kp, kp_source=kp)
+
+
+def test_chapter_04_checkers_accept_the_library_and_reject_wrong_answers(capsys, monkeypatch):
+    from fomm_teach import checks
+    from fomm_teach.discriminator import discriminator_feature_sizes
+
+    monkeypatch.delenv("FOMM_TEACH_STRICT", raising=False)
+    assert checks.check_deform_input(deform_input) is deform_input
+    assert checks.check_apply_occlusion(apply_occlusion) is apply_occlusion
+    assert checks.check_discriminator_feature_sizes(discriminator_feature_sizes) is discriminator_feature_sizes
+    assert "❌" not in capsys.readouterr().out
+
+    def resize_with_align_corners(inp, deformation, align_corners=True):
+        flow = F.interpolate(deformation.permute(0, 3, 1, 2), size=inp.shape[2:], mode="bilinear", align_corners=True)
+        return F.grid_sample(inp, flow.permute(0, 2, 3, 1), align_corners=align_corners)
+
+    def blend(features, occlusion_map):   # Ô·ξ_w + (1 − Ô)·(something else) is not Eq. 8
+        resized = F.interpolate(occlusion_map, size=features.shape[2:], mode="bilinear", align_corners=False)
+        return features * resized + (1 - resized)
+
+    def pool_after_last_block(image_size, num_blocks=4):
+        return [size // 2 if i == num_blocks - 1 else size
+                for i, size in enumerate(discriminator_feature_sizes(image_size, num_blocks))]
+
+    for checker, wrong, library in [
+        (checks.check_deform_input, resize_with_align_corners, deform_input),
+        (checks.check_apply_occlusion, blend, apply_occlusion),
+        (checks.check_discriminator_feature_sizes, pool_after_last_block, discriminator_feature_sizes),
+    ]:
+        assert checker(wrong) is library
+        assert "❌" in capsys.readouterr().out
