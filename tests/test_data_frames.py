@@ -23,7 +23,9 @@ def clip():
     return SyntheticVideos("windmill", size=SIZE, num_frames=6, seed=0).video(0)["frames"]  # (6, 3, S, S)
 
 
-@pytest.mark.parametrize("layout,name", [("folder", "clip"), ("png", "clip.png"), ("mp4", "clip.mp4"), ("gif", "clip.gif")])
+@pytest.mark.parametrize(
+    "layout,name", [("folder", "clip"), ("png", "clip.png"), ("mp4", "clip.mp4"), ("mp4", "clip.mov"), ("gif", "clip.gif")]
+)
 def test_every_layout_round_trips(tmp_path, clip, layout, name):
     path = write_video(tmp_path / name, clip, layout)
     video = read_video(path, frame_shape=(SIZE, SIZE, 3))

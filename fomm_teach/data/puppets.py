@@ -40,6 +40,26 @@ def _uniform(generator, low, high, shape=()):
     return low + (high - low) * torch.rand(shape, generator=generator)
 
 
+class Draws:
+    """Uniform numbers drawn from a generator in one call, then handed out in order.
+
+    An identity needs about a hundred random numbers; one generator call instead of a hundred
+    keeps sampling cheap next to rendering.
+    """
+
+    def __init__(self, generator: torch.Generator, count: int = 512):
+        self._values, self._next = torch.rand(count, generator=generator), 0
+
+    def tensor(self, low: float, high: float, shape: tuple) -> torch.Tensor:
+        count = math.prod(shape)
+        values = self._values[self._next : self._next + count]
+        self._next += count
+        return low + (high - low) * values.reshape(shape)
+
+    def scalar(self, low: float = 0.0, high: float = 1.0) -> float:
+        return float(self.tensor(low, high, (1,)))
+
+
 def _hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
     """(..., 3) hue in [0, 1) (wraps), saturation, value -> (..., 3) RGB in [0, 1]."""
     hue, sat, val = hsv.unbind(-1)
@@ -59,10 +79,11 @@ def sample_identity(level: str, generator: torch.Generator) -> dict:
     """One identity: a dict of tensors with P parts along the first axis (no batch axis)."""
     parts = NUM_PARTS[check_level(level)]
     skeleton = {"rigid": _rigid_skeleton, "windmill": _windmill_skeleton, "puppet": _puppet_skeleton}[level]
-    identity = skeleton(generator)
-    identity.update(_appearance(generator, parts))
+    draws = Draws(generator)
+    identity = skeleton(draws)
+    identity.update(_appearance(draws, parts))
     if level == "puppet":
-        identity["depth"] = _puppet_depth(generator)
+        identity["depth"] = _puppet_depth(draws)
     return identity
 
 
@@ -80,38 +101,38 @@ def _part_table(rows: list[tuple]) -> dict:
     }
 
 
-def _rigid_skeleton(g) -> dict:
-    half_length, half_width = _uniform(g, 0.45, 0.6).item(), _uniform(g, 0.3, 0.42).item()
-    identity = _part_table([(-1, 0, 0, 0, 0, half_length, half_width, _uniform(g, 0.2, 1.0).item(), 0)])
+def _rigid_skeleton(draws: Draws) -> dict:
+    half_length, half_width = draws.scalar(0.45, 0.6), draws.scalar(0.3, 0.42)
+    identity = _part_table([(-1, 0, 0, 0, 0, half_length, half_width, draws.scalar(0.2, 1.0), 0)])
     identity["root_scale"] = torch.tensor(1.0)
     return identity
 
 
-def _windmill_skeleton(g) -> dict:
-    body_length, body_width = _uniform(g, 0.32, 0.4).item(), _uniform(g, 0.24, 0.3).item()
-    rows = [(-1, 0, 0, 0, 0, body_length, body_width, _uniform(g, 0.7, 1.0).item(), 0)]
-    start = _uniform(g, 0, 2 * math.pi).item()
+def _windmill_skeleton(draws: Draws) -> dict:
+    body_length, body_width = draws.scalar(0.32, 0.4), draws.scalar(0.24, 0.3)
+    rows = [(-1, 0, 0, 0, 0, body_length, body_width, draws.scalar(0.7, 1.0), 0)]
+    start = draws.scalar(0, 2 * math.pi)
     for limb in range(3):
-        angle = start + 2 * math.pi * limb / 3 + _uniform(g, -0.3, 0.3).item()
+        angle = start + 2 * math.pi * limb / 3 + draws.scalar(-0.3, 0.3)
         anchor = (0.8 * body_length * math.cos(angle), 0.8 * body_width * math.sin(angle))
-        half_length, half_width = _uniform(g, 0.18, 0.25).item(), _uniform(g, 0.09, 0.12).item()
-        depth = 1.0 if torch.rand((), generator=g) < 0.5 else -1.0
+        half_length, half_width = draws.scalar(0.18, 0.25), draws.scalar(0.09, 0.12)
+        depth = 1.0 if draws.scalar() < 0.5 else -1.0
         rows.append((0, *anchor, angle, 0.85 * half_length, half_length, half_width, 1.0, depth + 0.01 * limb))
     identity = _part_table(rows)
     if (identity["depth"][1:] < 0).all():  # at least one limb in front of the body: real occlusions
         identity["depth"][1] = 1.0
-    identity["present"][3] = float(torch.rand((), generator=g) < 0.5)  # 2 or 3 limbs
+    identity["present"][3] = float(draws.scalar() < 0.5)  # 2 or 3 limbs
     identity["root_scale"] = torch.tensor(1.0)
     return identity
 
 
-def _puppet_skeleton(g) -> dict:
-    torso_x, torso_y = _uniform(g, 0.13, 0.17).item(), _uniform(g, 0.21, 0.26).item()
-    head_length, head_width = _uniform(g, 0.1, 0.13).item(), _uniform(g, 0.085, 0.105).item()
-    arm = [_uniform(g, 0.2, 0.25).item(), _uniform(g, 0.18, 0.23).item()]
-    leg = [_uniform(g, 0.22, 0.27).item(), _uniform(g, 0.2, 0.25).item()]
-    arm_width = [_uniform(g, 0.06, 0.075).item(), _uniform(g, 0.05, 0.065).item()]
-    leg_width = [_uniform(g, 0.07, 0.085).item(), _uniform(g, 0.06, 0.075).item()]
+def _puppet_skeleton(draws: Draws) -> dict:
+    torso_x, torso_y = draws.scalar(0.13, 0.17), draws.scalar(0.21, 0.26)
+    head_length, head_width = draws.scalar(0.1, 0.13), draws.scalar(0.085, 0.105)
+    arm = [draws.scalar(0.2, 0.25), draws.scalar(0.18, 0.23)]
+    leg = [draws.scalar(0.22, 0.27), draws.scalar(0.2, 0.25)]
+    arm_width = [draws.scalar(0.06, 0.075), draws.scalar(0.05, 0.065)]
+    leg_width = [draws.scalar(0.07, 0.085), draws.scalar(0.06, 0.075)]
     half_pi = math.pi / 2
     rows = [
         (-1, 0, 0, 0, 0, torso_x, torso_y, 0.5, 0),
@@ -124,38 +145,38 @@ def _puppet_skeleton(g) -> dict:
         rows.append((0, side * 0.5 * torso_x, torso_y - 0.02, half_pi - side * 0.12, leg[0] / 2, leg[0] / 2, leg_width[0], 1.0, 0))
         rows.append((len(rows) - 1, leg[0], 0, side * 0.08, leg[1] / 2, leg[1] / 2, leg_width[1], 1.0, 0))
     identity = _part_table(rows)
-    identity["root_scale"] = _uniform(g, 0.95, 1.1)
+    identity["root_scale"] = torch.tensor(draws.scalar(0.95, 1.1))
     return identity
 
 
-def _puppet_depth(g) -> torch.Tensor:
+def _puppet_depth(draws: Draws) -> torch.Tensor:
     """Torso 0, head in front, legs behind; one arm in front of the torso, the other behind."""
-    front_left = bool(torch.rand((), generator=g) < 0.5)
+    front_left = bool(draws.scalar() < 0.5)
     left, right = (1.0, -1.0) if front_left else (-1.0, 1.0)
     return torch.tensor([0.0, 0.5, left, left + 0.1, right, right + 0.1, -0.5, -0.6, -0.5, -0.6])
 
 
-def _appearance(g, parts: int) -> dict:
+def _appearance(draws: Draws, parts: int) -> dict:
     """Palette, stripe texture and background of one identity."""
-    hue = _uniform(g, 0, 1) + torch.arange(parts) * _uniform(g, 0.08, 0.3)  # (P,), a hue rotation
-    saturation, value = _uniform(g, 0.45, 0.9, (parts,)), _uniform(g, 0.55, 0.95, (parts,))
+    hue = draws.scalar() + torch.arange(parts) * draws.scalar(0.08, 0.3)  # (P,), a hue rotation
+    saturation, value = draws.tensor(0.45, 0.9, (parts,)), draws.tensor(0.55, 0.95, (parts,))
     base = _hsv_to_rgb(torch.stack([hue, saturation, value], -1))  # (P, 3)
-    stripe_value = torch.where(value > 0.7, value - _uniform(g, 0.35, 0.5, (parts,)), value + 0.35).clamp(0, 1)
-    stripe = _hsv_to_rgb(torch.stack([hue + _uniform(g, -0.1, 0.1, (parts,)), saturation, stripe_value], -1))
+    stripe_value = torch.where(value > 0.7, value - draws.tensor(0.35, 0.5, (parts,)), value + 0.35).clamp(0, 1)
+    stripe = _hsv_to_rgb(torch.stack([hue + draws.tensor(-0.1, 0.1, (parts,)), saturation, stripe_value], -1))
     marker = torch.where(value[:, None] > 0.7, torch.zeros(parts, 3) + 0.08, torch.zeros(parts, 3) + 0.95)
-    bg_hue = _uniform(g, 0, 1, (2,))
-    bg_colors = _hsv_to_rgb(torch.stack([bg_hue, _uniform(g, 0.05, 0.35, (2,)), _uniform(g, 0.2, 0.8, (2,))], -1))
+    bg_hue = draws.tensor(0, 1, (2,))
+    bg_colors = _hsv_to_rgb(torch.stack([bg_hue, draws.tensor(0.05, 0.35, (2,)), draws.tensor(0.2, 0.8, (2,))], -1))
     return {
         "color_base": base,
         "color_stripe": stripe,
         "color_marker": marker,
-        "stripe_angle": _uniform(g, 0, math.pi, (parts,)),
-        "stripe_period": _uniform(g, 0.13, 0.22, (parts,)),
-        "stripe_phase": _uniform(g, 0, 2 * math.pi, (parts,)),
-        "bg_kind": torch.randint(len(BACKGROUND_KINDS), (), generator=g),
+        "stripe_angle": draws.tensor(0, math.pi, (parts,)),
+        "stripe_period": draws.tensor(0.13, 0.22, (parts,)),
+        "stripe_phase": draws.tensor(0, 2 * math.pi, (parts,)),
+        "bg_kind": torch.tensor(int(draws.scalar() * len(BACKGROUND_KINDS))),
         "bg_colors": bg_colors,  # (2, 3)
-        "bg_angle": _uniform(g, 0, 2 * math.pi),
-        "bg_noise": torch.rand(1, 6, 6, generator=g),
+        "bg_angle": torch.tensor(draws.scalar(0, 2 * math.pi)),
+        "bg_noise": draws.tensor(0, 1, (1, 6, 6)),
     }
 
 

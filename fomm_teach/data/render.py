@@ -111,16 +111,6 @@ def ground_truth_geometry(identity: dict, pose: torch.Tensor) -> dict:
     return {"affine": affine, "joints": joints, "centers": centers, "transforms": transforms}
 
 
-def _rounded_box_sdf(q_u, q_v, half_u, half_v, radius):
-    """Signed distance (negative inside) to a rounded box centred at 0 with half extents
-    (half_u, half_v) and corner radius ``radius``; all arguments broadcast together."""
-    d_u = q_u.abs() - (half_u - radius)
-    d_v = q_v.abs() - (half_v - radius)
-    outside = torch.sqrt(d_u.clamp(min=0) ** 2 + d_v.clamp(min=0) ** 2)
-    inside = torch.maximum(d_u, d_v).clamp(max=0)
-    return outside + inside - radius
-
-
 def render_background(identity: dict, size: int) -> torch.Tensor:
     """Static backgrounds (N, 3, S, S): kind 0 plain, 1 linear gradient, 2 smooth noise texture."""
     colors = identity["bg_colors"]  # (N, 2, 3)
@@ -142,35 +132,48 @@ def render_parts(identity: dict, transforms: torch.Tensor, size: int):
     transforms (N, T, P, 3, 3) local -> frame. Returns ``alpha`` (N, T, P, S, S) in [0, 1] (soft
     silhouettes, zero for absent parts) and ``paint`` (N, T, P, 3, S, S): at every pixel, the weights
     (summing to 1) of the part's three palette colours (base, stripe, marker).
-    """
-    grid = coordinate_grid(size, dtype=transforms.dtype, device=transforms.device)  # (S, S, 2)
-    inverse = torch.linalg.inv(transforms)[..., :2, :, None, None]  # (N, T, P, 2, 3, 1, 1) frame -> local
-    x, y = grid[..., 0], grid[..., 1]  # (S, S) each
-    local_u = inverse[..., 0, 0, :, :] * x + inverse[..., 0, 1, :, :] * y + inverse[..., 0, 2, :, :]  # (N, T, P, S, S)
-    local_v = inverse[..., 1, 0, :, :] * x + inverse[..., 1, 1, :, :] * y + inverse[..., 1, 2, :, :]
-    ident = {key: value[:, None, :, None, None] for key, value in identity.items() if key in _PART_KEYS}
-    # each ident[...] is (N, 1, P, 1, 1): broadcasts against (N, T, P, S, S)
-    q_u = local_u - ident["center_u"]  # (N, T, P, S, S), relative to the shape's centre
-    q_v = local_v
-    radius = ident["roundness"] * torch.minimum(ident["half_length"], ident["half_width"])
-    sdf = _rounded_box_sdf(q_u, q_v, ident["half_length"], ident["half_width"], radius)  # (N, T, P, S, S)
-    det = torch.linalg.det(transforms[..., :2, :2]).abs().sqrt()  # (N, T, P) local -> frame length
-    pixels_per_unit = det[..., None, None] * (size - 1) / 2  # (N, T, P, 1, 1)
-    alpha = torch.sigmoid(-EDGE_SHARPNESS * sdf * pixels_per_unit) * ident["present"]  # (N, T, P, S, S)
 
-    # Texture in local coordinates: stripes on the v > 0 half, plain on the other, one marker dot.
-    phase = (torch.cos(ident["stripe_angle"]) * q_u + torch.sin(ident["stripe_angle"]) * q_v) * (
-        2 * math.pi / ident["stripe_period"]
-    ) + ident["stripe_phase"]
-    stripes = torch.sigmoid(STRIPE_SHARPNESS * torch.sin(phase))  # (N, T, P, S, S)
-    half_mask = torch.sigmoid(EDGE_SHARPNESS * q_v * pixels_per_unit)
-    dot_u, dot_v = 0.55 * ident["half_length"], -0.45 * ident["half_width"]
-    dot_radius = 0.35 * ident["half_width"]
-    dot_distance = torch.sqrt((q_u - dot_u) ** 2 + (q_v - dot_v) ** 2 + 1e-12) - dot_radius
-    dot = torch.sigmoid(-EDGE_SHARPNESS * dot_distance * pixels_per_unit)  # (N, T, P, S, S)
+    Shape: a rounded box, signed distance sdf(q) = |max(d, 0)| + min(max(d_u, d_v), 0) - r with
+    d = |q| - (half - r), q = local coordinates relative to the box centre; alpha = sigmoid(-k sdf)
+    with k = EDGE_SHARPNESS x pixels per local unit. Texture: stripes sigmoid(3 sin(phase)) with
+    phase = 2 pi (cos a, sin a) . q / period + phase_0 on the v > 0 half; a marker dot near one end.
+    """
+    part = {key: identity[key][:, None] for key in _PART_KEYS}  # each (N, 1, P), broadcasts to (N, T, P)
+    pixels_per_unit = torch.linalg.det(transforms[..., :2, :2]).abs().sqrt() * (size - 1) / 2  # (N, T, P)
+    k = EDGE_SHARPNESS * pixels_per_unit  # (N, T, P)
+    # Every quantity below is an affine function of the pixel's (x, y): build one 5x3 matrix per part
+    # and frame, and evaluate all five at every pixel with one matrix product.
+    to_local = torch.linalg.inv(transforms)[..., :2, :]  # (N, T, P, 2, 3) frame -> local (u, v)
+    shift = torch.zeros_like(to_local)
+    shift[..., 0, 2] = part["center_u"]
+    q = to_local - shift  # (N, T, P, 2, 3): q = (u - center_u, v)
+    dot_offset = torch.zeros_like(q)
+    dot_offset[..., 0, 2] = 0.55 * part["half_length"]
+    dot_offset[..., 1, 2] = -0.45 * part["half_width"]
+    direction = torch.stack([torch.cos(part["stripe_angle"]), torch.sin(part["stripe_angle"])], -1)  # (N, 1, P, 2)
+    phase = (2 * math.pi / part["stripe_period"])[..., None] * (direction[..., None] * q).sum(-2)  # (N, T, P, 3)
+    phase[..., 2] += part["stripe_phase"]
+    rows = torch.cat([k[..., None, None] * q, phase[..., None, :], k[..., None, None] * (q - dot_offset)], -2)
+    # rows: (N, T, P, 5, 3) for k q_u, k q_v, phase, k (q_u - dot_u), k (q_v - dot_v)
+    grid = coordinate_grid(size, dtype=transforms.dtype, device=transforms.device).reshape(-1, 2)  # (S*S, 2)
+    pixels = torch.cat([grid, torch.ones_like(grid[:, :1])], 1).T  # (3, S*S)
+    planes = rows @ pixels  # (N, T, P, 5, S*S)
+    kq_u, kq_v, stripe_phase, kd_u, kd_v = planes.unbind(-2)  # each (N, T, P, S*S)
+
+    radius = part["roundness"] * torch.minimum(part["half_length"], part["half_width"])  # (N, 1, P)
+    d_u = kq_u.abs() - (k * (part["half_length"] - radius))[..., None]
+    d_v = kq_v.abs() - (k * (part["half_width"] - radius))[..., None]
+    k_sdf = torch.sqrt(d_u.clamp(min=0) ** 2 + d_v.clamp(min=0) ** 2) + torch.maximum(d_u, d_v).clamp(max=0)
+    k_sdf = k_sdf - (k * radius)[..., None]  # (N, T, P, S*S), signed distance x k
+    alpha = torch.sigmoid(-k_sdf) * part["present"][..., None]
+
+    stripes = torch.sigmoid(STRIPE_SHARPNESS * torch.sin(stripe_phase))
+    half_mask = torch.sigmoid(kq_v)  # the v > 0 half of the part
+    dot = torch.sigmoid((k * 0.35 * part["half_width"])[..., None] - torch.sqrt(kd_u**2 + kd_v**2))
     stripe_weight = stripes * half_mask * (1 - dot)
-    paint = torch.stack([1 - dot - stripe_weight, stripe_weight, dot], 3)  # (N, T, P, 3, S, S)
-    return alpha, paint
+    paint = torch.stack([1 - dot - stripe_weight, stripe_weight, dot], 3)  # (N, T, P, 3, S*S)
+    shape = transforms.shape[:3] + (size, size)
+    return alpha.reshape(shape), paint.reshape(shape[:3] + (3,) + shape[3:])  # (N, T, P, S, S), (N, T, P, 3, S, S)
 
 
 _PART_KEYS = (
