@@ -367,6 +367,12 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Black regions: where a square moved away (the source shows the square there, the driving frame
+# background) and the corners a turn uncovered. The thin outlines are pixels that the renderer
+# covered only partly: their ideal mask mixes two parts, so their flow is a mix of two motions that
+# points to neither. A trained network meets the same seams at every object boundary.
+
+# %% [markdown]
 # ## 3.8 The `DenseMotionNetwork`
 #
 # Now the pieces go into one module, as in the authors' `modules/dense_motion.py`:
