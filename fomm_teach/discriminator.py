@@ -101,11 +101,11 @@ class Discriminator(nn.Module):
         self.num_kp = num_kp
         self.use_kp = use_kp
         self.kp_variance = kp_variance
+        self.min_size = minimum_discriminator_size(num_blocks)
 
     def forward(self, x, kp=None):
         """x: (B, C, H, W); kp: keypoint dict with 'value' (B, K, 2), needed only with use_kp."""
-        minimum = minimum_discriminator_size(len(self.down_blocks))
-        check_image(x, self.num_channels, min_size=minimum, name="discriminator input")
+        check_image(x, self.num_channels, min_size=self.min_size, name="discriminator input")
         out = x
         if self.use_kp:
             if kp is None:
