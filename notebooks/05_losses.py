@@ -858,8 +858,9 @@ class DiscriminatorFullModel(nn.Module):
 
 
 # %% [markdown]
-# One forward pass of both full models on the course's small config, with the offline loss, the
-# authors' equivariance and a GAN weight switched on so that every key appears:
+# One forward pass of both full models on the course's small config (`small-64`), untrained, with the
+# offline reconstruction loss (`perceptual_backbone: none`, `l1_pyramid` instead of `perceptual`), the
+# authors' equivariance, and the GAN switched on so that its keys appear too:
 
 # %%
 from fomm_teach.config import load_config
@@ -868,8 +869,9 @@ from fomm_teach.models import build_models
 config = load_config("small-64")
 models = build_models(config, device=course.device)
 kp_detector, generator, discriminator = models["kp_detector"], models["generator"], models["discriminator"]
-train_params = dict(config["train_params"])
-train_params["loss_weights"] = dict(train_params["loss_weights"], generator_gan=1, feature_matching=[10, 10, 10, 10])
+train_params = dict(config["train_params"], perceptual_backbone="none")   # offline: no VGG19 ...
+train_params["loss_weights"] = dict(train_params["loss_weights"], perceptual=[0] * 5, l1_pyramid=10,   # ... an L1 pyramid
+                                    generator_gan=1, feature_matching=[10, 10, 10, 10])              # and the GAN on
 generator_full = GeneratorFullModel(kp_detector, generator, discriminator, train_params)
 discriminator_full = DiscriminatorFullModel(kp_detector, generator, discriminator, train_params)
 
@@ -879,7 +881,7 @@ batch = {"source": rigid_parts([0.0, 0.3], size).to(course.device),
 losses, generated = generator_full(batch)
 losses.update(discriminator_full(batch, generated))
 for key, value in losses.items():
-    print(f"{key:22s} {float(value):8.4f}")
+    print(f"{key:22s} {float(value.detach()):8.4f}")
 show_row([batch["source"][0], batch["driving"][0], generated["transformed_frame"][0], generated["prediction"][0]],
             ["source", "driving", "transformed driving (Y)", "prediction (untrained)"], "What the losses compare")
 

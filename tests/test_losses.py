@@ -425,3 +425,24 @@ def test_discriminator_full_model():
     losses["disc_gan"].backward()
     assert discriminator.head.weight.grad is not None
     assert generator.conv.weight.grad is None and kp_detector.kp.weight.grad is None  # prediction detached
+
+
+def test_full_models_with_the_course_networks():
+    from fomm_teach.config import load_config
+    from fomm_teach.models import build_models
+
+    config = load_config("small-64")
+    torch.manual_seed(0)
+    models = build_models(config)
+    params = dict(config["train_params"], perceptual_backbone="none")
+    params["loss_weights"] = dict(params["loss_weights"], perceptual=[0] * 5, l1_pyramid=10, generator_gan=1)
+    generator_full = GeneratorFullModel(models["kp_detector"], models["generator"], models["discriminator"], params)
+    discriminator_full = DiscriminatorFullModel(models["kp_detector"], models["generator"], models["discriminator"], params)
+    x = {"source": torch.rand(2, 3, 64, 64), "driving": torch.rand(2, 3, 64, 64)}
+    losses, generated = generator_full(x)
+    assert list(losses) == ["l1_pyramid", "gen_gan", "feature_matching", "equivariance_value", "equivariance_jacobian"]
+    assert generated["transformed_frame"].shape == (2, 3, 64, 64)
+    assert generated["transformed_kp"]["jacobian"].shape == (2, 10, 2, 2)
+    sum(losses.values()).backward()
+    assert models["kp_detector"].jacobian.weight.grad.abs().sum() > 0
+    assert list(discriminator_full(x, generated)) == ["disc_gan"]
