@@ -420,8 +420,10 @@ del vox_generator
 # %% [markdown]
 # ## 4.6 The discriminator you will train against in chapter 05
 #
-# Chapter 05 adds an adversarial loss in the `-adv` configs (and a feature-matching loss). Its
-# discriminator is a *patch* discriminator in the style of pix2pix: four blocks of
+# Chapter 05 adds an adversarial (LSGAN) loss and a feature-matching loss. They are switched on by
+# `generator_gan: 1` in six of the authors' eight configs; vox-256 and taichi-256 train without
+# them (their discriminator is built and saved, but never run). The discriminator is a *patch*
+# discriminator in the style of pix2pix: four blocks of
 #
 # conv 4×4 **without padding** → InstanceNorm (affine; not in the first block) → LeakyReLU(0.2) →
 # average pool 2×2 (not after the last block),
