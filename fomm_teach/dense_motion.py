@@ -79,7 +79,7 @@ def dense_deformation(mask, sparse_motions):
     return (mask.unsqueeze(-1) * sparse_motions).sum(dim=1)   # (B, K+1, H, W, 2) -> (B, H, W, 2)
 
 
-# --- from notebooks/03_dense_motion.py, cell 36 ---
+# --- from notebooks/03_dense_motion.py, cell 37 ---
 def check_keypoints(kp, batch_size, num_kp, name):
     """Raise FommTeachError unless ``kp`` is a dict with finite 'value' (B, K, 2) and optional 'jacobian' (B, K, 2, 2)."""
     if not isinstance(kp, dict) or "value" not in kp:
@@ -95,7 +95,7 @@ def check_keypoints(kp, batch_size, num_kp, name):
             raise FommTeachError(f"{name}['{key}'] contains NaN or infinite values.")
 
 
-# --- from notebooks/03_dense_motion.py, cell 37 ---
+# --- from notebooks/03_dense_motion.py, cell 38 ---
 class DenseMotionNetwork(nn.Module):
     """Predicts the dense backward flow T̂_{S←D} (Eq. 7) and the occlusion map from keypoints (spec §3).
 
