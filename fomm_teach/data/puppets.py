@@ -48,7 +48,8 @@ class Draws:
     """
 
     def __init__(self, generator: torch.Generator, count: int = 512):
-        self._values, self._next = torch.rand(count, generator=generator), 0
+        self._values = torch.rand(count, generator=generator)
+        self._floats, self._next = self._values.tolist(), 0
 
     def tensor(self, low: float, high: float, shape: tuple) -> torch.Tensor:
         count = math.prod(shape)
@@ -57,7 +58,8 @@ class Draws:
         return low + (high - low) * values.reshape(shape)
 
     def scalar(self, low: float = 0.0, high: float = 1.0) -> float:
-        return float(self.tensor(low, high, (1,)))
+        self._next += 1
+        return low + (high - low) * self._floats[self._next - 1]
 
 
 def _hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
@@ -160,12 +162,13 @@ def _appearance(draws: Draws, parts: int) -> dict:
     """Palette, stripe texture and background of one identity."""
     hue = draws.scalar() + torch.arange(parts) * draws.scalar(0.08, 0.3)  # (P,), a hue rotation
     saturation, value = draws.tensor(0.45, 0.9, (parts,)), draws.tensor(0.55, 0.95, (parts,))
-    base = _hsv_to_rgb(torch.stack([hue, saturation, value], -1))  # (P, 3)
     stripe_value = torch.where(value > 0.7, value - draws.tensor(0.35, 0.5, (parts,)), value + 0.35).clamp(0, 1)
-    stripe = _hsv_to_rgb(torch.stack([hue + draws.tensor(-0.1, 0.1, (parts,)), saturation, stripe_value], -1))
+    stripe_hue = hue + draws.tensor(-0.1, 0.1, (parts,))
+    bg_hsv = torch.stack([draws.tensor(0, 1, (2,)), draws.tensor(0.05, 0.35, (2,)), draws.tensor(0.2, 0.8, (2,))], -1)
+    part_hsv = torch.stack([torch.cat([hue, stripe_hue]), saturation.repeat(2), torch.cat([value, stripe_value])], -1)
+    rgb = _hsv_to_rgb(torch.cat([part_hsv, bg_hsv]))  # (2P + 2, 3): base colours, stripe colours, background
+    base, stripe, bg_colors = rgb[:parts], rgb[parts : 2 * parts], rgb[2 * parts :]
     marker = torch.where(value[:, None] > 0.7, torch.zeros(parts, 3) + 0.08, torch.zeros(parts, 3) + 0.95)
-    bg_hue = draws.tensor(0, 1, (2,))
-    bg_colors = _hsv_to_rgb(torch.stack([bg_hue, draws.tensor(0.05, 0.35, (2,)), draws.tensor(0.2, 0.8, (2,))], -1))
     return {
         "color_base": base,
         "color_stripe": stripe,
