@@ -2,7 +2,7 @@
 
 
 # --- from notebooks/05_losses.py, cell 6 ---
-"""Losses and the two training "full models" of the First Order Motion Model (paper Sec. 3.3-3.4).
+"""Losses and the two training "full models" of the First Order Motion Model (paper Sec. 3.3, training losses).
 
 Taught in notebooks/05_losses.py. Perceptual loss on an image pyramid, the random equivariance
 Transform (affine + thin-plate spline), equivariance losses on keypoint values and jacobians,
@@ -46,7 +46,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Vgg19(nn.Module):
-    """The authors' perceptual network: VGG19 cut after relu1_1 … relu5_1 (paper Sec. 3.4).
+    """The authors' perceptual network: VGG19 cut after relu1_1 … relu5_1 (paper Sec. 3.3).
 
     The layers are torchvision's `vgg19().features` (its configuration "E"), built without the
     classifier and with torchvision's random initialisation: no weights, no download. Pass a
@@ -111,8 +111,9 @@ def build_vgg19(train_params):
     """The perceptual network that `train_params` asks for, or None if it needs none.
 
     train_params.perceptual_backbone: 'imagenet' (default; the authors' loss, weights from
-    train_params.vgg19_weights or torchvision's cache), 'random' (random VGG19 weights, offline) or
-    'none' (no VGG; loss_weights.perceptual must then be absent or all zero).
+    train_params.vgg19_weights or torchvision's cache), 'random' (offline: random VGG19 weights, the
+    same ones every time (seed 0), so a resumed run keeps its loss) or 'none' (no VGG;
+    loss_weights.perceptual must then be absent or all zero).
     """
     backbone = train_params.get("perceptual_backbone", "imagenet")
     weights = train_params["loss_weights"].get("perceptual", [0])
@@ -126,7 +127,9 @@ def build_vgg19(train_params):
             f"train_params.perceptual_backbone is none but loss_weights.perceptual is {weights}: set "
             "the weights to 0 (and use loss_weights.l1_pyramid) or choose imagenet or random.")
     if backbone == "random":
-        return Vgg19()
+        with torch.random.fork_rng(devices=[]):  # leaves the caller's random stream untouched
+            torch.manual_seed(0)
+            return Vgg19()
     return Vgg19(load_vgg19_imagenet(train_params.get("vgg19_weights")))
 
 
@@ -135,7 +138,7 @@ import torch
 
 
 def perceptual_loss(vgg, pyramid_generated, pyramid_real, weights):
-    """Sum over scales s and VGG layers i of w_i · mean|VGG_i(generated_s) − VGG_i(real_s)| (paper Sec. 3.4).
+    """Sum over scales s and VGG layers i of w_i · mean|VGG_i(generated_s) − VGG_i(real_s)| (paper Sec. 3.3).
 
     pyramid_*: {'prediction_<scale>': (B, 3, H_s, W_s)} from `ImagePyramide`; weights: one per layer.
     The real features are a target: no gradient flows into them. Returns a scalar.
@@ -242,7 +245,7 @@ import torch
 
 
 def equivariance_value_loss(value_driving, value_transformed_warped):
-    """mean |kp_d − W(kp_t)| over batch, keypoints and coordinates (paper Eq. 11, first part).
+    """mean |kp_d − W(kp_t)| over batch, keypoints and coordinates (paper Sec. 3.3, equivariance of the values).
 
     value_driving (B, K, 2): keypoints of X; value_transformed_warped (B, K, 2): W applied to the
     keypoints of Y = X∘W. Returns a scalar.
@@ -255,7 +258,7 @@ import torch
 
 
 def equivariance_jacobian_loss(jacobian_driving, jacobian_transformed, warp_jacobian):
-    """mean |I − J_d⁻¹ · ∇W(kp_t) · J_t| (paper Eq. 12, the jacobian part of equivariance).
+    """mean |I − J_d⁻¹ · ∇W(kp_t) · J_t| (paper Sec. 3.3, equivariance of the jacobians).
 
     jacobian_driving J_d, jacobian_transformed J_t, warp_jacobian ∇W: all (B, K, 2, 2).
     Zero exactly when J_d = ∇W · J_t. Returns a scalar.

@@ -77,7 +77,7 @@ show_row([image[0]], [f"{SIZE}×{SIZE}"], "The test image")
 # names the discriminator of chapter 04 expects as its input.
 
 # %% tags=["export"]
-"""Losses and the two training "full models" of the First Order Motion Model (paper Sec. 3.3-3.4).
+"""Losses and the two training "full models" of the First Order Motion Model (paper Sec. 3.3, training losses).
 
 Taught in notebooks/05_losses.py. Perceptual loss on an image pyramid, the random equivariance
 Transform (affine + thin-plate spline), equivariance losses on keypoint values and jacobians,
@@ -122,7 +122,7 @@ show_row([level[0] for level in levels.values()], [f"{k}: {v.shape[-1]} px" for 
 # and `[21:30]`. The input is first normalised with the ImageNet mean and standard deviation.
 #
 # The loss is a **sum**, not an average, over every pyramid scale *s* and every VGG layer *i*
-# (paper Sec. 3.4):
+# (paper Sec. 3.3):
 #
 # $$L_\text{perc} = \sum_s \sum_i w_i \,\operatorname{mean}\bigl|\,\text{VGG}_i(\hat D_s) - \text{VGG}_i(D_s)\bigr|,\qquad w = [10, 10, 10, 10, 10]$$
 #
@@ -152,7 +152,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Vgg19(nn.Module):
-    """The authors' perceptual network: VGG19 cut after relu1_1 … relu5_1 (paper Sec. 3.4).
+    """The authors' perceptual network: VGG19 cut after relu1_1 … relu5_1 (paper Sec. 3.3).
 
     The layers are torchvision's `vgg19().features` (its configuration "E"), built without the
     classifier and with torchvision's random initialisation: no weights, no download. Pass a
@@ -217,8 +217,9 @@ def build_vgg19(train_params):
     """The perceptual network that `train_params` asks for, or None if it needs none.
 
     train_params.perceptual_backbone: 'imagenet' (default; the authors' loss, weights from
-    train_params.vgg19_weights or torchvision's cache), 'random' (random VGG19 weights, offline) or
-    'none' (no VGG; loss_weights.perceptual must then be absent or all zero).
+    train_params.vgg19_weights or torchvision's cache), 'random' (offline: random VGG19 weights, the
+    same ones every time (seed 0), so a resumed run keeps its loss) or 'none' (no VGG;
+    loss_weights.perceptual must then be absent or all zero).
     """
     backbone = train_params.get("perceptual_backbone", "imagenet")
     weights = train_params["loss_weights"].get("perceptual", [0])
@@ -232,7 +233,9 @@ def build_vgg19(train_params):
             f"train_params.perceptual_backbone is none but loss_weights.perceptual is {weights}: set "
             "the weights to 0 (and use loss_weights.l1_pyramid) or choose imagenet or random.")
     if backbone == "random":
-        return Vgg19()
+        with torch.random.fork_rng(devices=[]):  # leaves the caller's random stream untouched
+            torch.manual_seed(0)
+            return Vgg19()
     return Vgg19(load_vgg19_imagenet(train_params.get("vgg19_weights")))
 
 
@@ -247,10 +250,13 @@ show_row([feature[0, 0] for feature in features], [f"{n}, channel 0" for n in na
          "VGG19 feature maps of the test image (RANDOM weights, not ImageNet)")
 
 # %%
-try:
+from fomm_teach.errors import FommTeachError
+
+try:   # reads torchvision's cache only; never downloads
     load_vgg19_imagenet()
-except Exception as err:   # a FommTeachError on a machine without torchvision's cache
-    print(type(err).__name__, ":", err)
+    print("ImageNet VGG19 weights found at", imagenet_vgg19_cache_path())
+except FommTeachError as err:
+    print("FommTeachError:", err)
 
 # %% [markdown]
 # The two comparison losses below take the two pyramids. `perceptual_loss` is the authors' loss.
@@ -268,18 +274,19 @@ except Exception as err:   # a FommTeachError on a machine without torchvision's
 # ```
 #
 # A config that asks for `imagenet` on a machine without the weights stops with a message naming
-# both ways out; it never falls back silently to something else. For the synthetic configs, the
-# choice was measured on this kind of 2-core CPU (`shared/reference/offline-assets-and-synthetic-data.md`
-# §5): a randomly initialised VGG19 costs **2.2×** the time per training step of an L1 pyramid and
-# learned **no better** at 64×64, so they use `perceptual_backbone: none` with an `l1_pyramid`
-# weight.
+# the ways out; it never falls back silently to something else. Which offline loss? It was measured
+# while preparing this course: a small FOMM on 64×64 synthetic frames, 8 minutes on 2 CPU cores. A
+# randomly initialised VGG19 cost **2.2×** the time per training step of an L1 pyramid and learned
+# **no better** (prediction L1 ÷ copy-the-source L1: 1.27 with random VGG, 1.13 with the pyramid).
+# So for CPU training on synthetic data choose `perceptual_backbone: none` with an `l1_pyramid`
+# weight; keep `imagenet` for real faces and bodies, where the trained features matter.
 
 # %% tags=["export"]
 import torch
 
 
 def perceptual_loss(vgg, pyramid_generated, pyramid_real, weights):
-    """Sum over scales s and VGG layers i of w_i · mean|VGG_i(generated_s) − VGG_i(real_s)| (paper Sec. 3.4).
+    """Sum over scales s and VGG layers i of w_i · mean|VGG_i(generated_s) − VGG_i(real_s)| (paper Sec. 3.3).
 
     pyramid_*: {'prediction_<scale>': (B, 3, H_s, W_s)} from `ImagePyramide`; weights: one per layer.
     The real features are a target: no gradient flows into them. Returns a scalar.
@@ -521,7 +528,7 @@ import torch
 
 
 def equivariance_value_loss(value_driving, value_transformed_warped):
-    """mean |kp_d − W(kp_t)| over batch, keypoints and coordinates (paper Eq. 11, first part).
+    """mean |kp_d − W(kp_t)| over batch, keypoints and coordinates (paper Sec. 3.3, equivariance of the values).
 
     value_driving (B, K, 2): keypoints of X; value_transformed_warped (B, K, 2): W applied to the
     keypoints of Y = X∘W. Returns a scalar.
@@ -567,7 +574,7 @@ import torch
 
 
 def equivariance_jacobian_loss(jacobian_driving, jacobian_transformed, warp_jacobian):
-    """mean |I − J_d⁻¹ · ∇W(kp_t) · J_t| (paper Eq. 12, the jacobian part of equivariance).
+    """mean |I − J_d⁻¹ · ∇W(kp_t) · J_t| (paper Sec. 3.3, equivariance of the jacobians).
 
     jacobian_driving J_d, jacobian_transformed J_t, warp_jacobian ∇W: all (B, K, 2, 2).
     Zero exactly when J_d = ∇W · J_t. Returns a scalar.
@@ -659,11 +666,12 @@ for weight in (0, 10):
 # Without the term, the jacobian head receives no gradient at all in this experiment and stays at
 # its identity initialisation: every relative jacobian is I, so the first-order motion silently
 # **collapses to the zero-order model** (pure translations, chapter 02). In full training the head
-# does get a gradient from reconstruction, but only through J_s J_d⁻¹, which is blind to any common
-# factor M in J → J·M; the jacobians then drift to whatever fits, and transferring motion to another
-# identity (chapter 07) multiplies by jacobians that mean nothing geometric. The paper's ablation
-# ("Jac. w/o Eq. (11)", Table 1) measures exactly this: adding jacobians *without* their
-# equivariance made every metric worse than no jacobians at all. Chapter 09 repeats it.
+# does get a gradient from reconstruction, but only through J_s J_d⁻¹ on pairs of frames; nothing
+# asks a single J to follow the image when the image turns or stretches. The paper's ablation on
+# Tai-Chi-HD (Table 1, "Jac. w/o Eq. (11)") measured what that costs: adding jacobians *without* their
+# equivariance made every metric worse than not having jacobians at all (L1 0.073 instead of 0.069,
+# keypoint distance AKD 9.89 instead of 8.77), while the full model reached 0.063 and 6.86.
+# Chapter 09 repeats the ablation on synthetic data.
 
 # %% [markdown]
 # ## 5.6 The adversarial losses (LSGAN) and feature matching
@@ -890,12 +898,13 @@ show_row([batch["source"][0], batch["driving"][0], generated["transformed_frame"
 #
 # * The reconstruction loss compares the prediction and the driving frame at several scales of an
 #   anti-aliased pyramid; the authors' version uses ImageNet VGG19 features, summed over 4 scales ×
-#   5 layers with weight 10. Offline, this course uses an L1 pyramid instead — measured to learn as
-#   well as random VGG features at less than half the cost — and says so in the config.
+#   5 layers with weight 10. Offline, a config chooses explicitly: random VGG features, or an L1
+#   pyramid, which was measured to learn no worse at less than half the cost per step.
 # * Equivariance compares keypoints of X with W applied to the keypoints of Y = X∘W: Y is made by
 #   backward warping, so W maps Y's coordinates into X's, and W needs no inverse.
 # * The jacobian equivariance |I − J_d⁻¹ ∇W J_t| is what makes the jacobians mean the local shape
-#   of a part; without it the first-order model quietly becomes a zero-order one (or worse).
+#   of a part; without it, our toy detector quietly stayed zero-order, and in the paper's ablation
+#   jacobians without it did worse than no jacobians.
 # * ∇W comes from autograd with `create_graph=True`, so this loss trains the detector through a
 #   double backward.
 # * The GAN (LSGAN + feature matching) is optional and off in the authors' main configs.

@@ -127,7 +127,13 @@ def test_imagenet_weights_come_from_torchvisions_cache(no_download, monkeypatch)
 
 
 def test_build_vgg19_backbone_choices(no_download):
-    assert isinstance(build_vgg19({"perceptual_backbone": "random", "loss_weights": {"perceptual": [1] * 5}}), Vgg19)
+    random_params = {"perceptual_backbone": "random", "loss_weights": {"perceptual": [1] * 5}}
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    first, second = build_vgg19(random_params), build_vgg19(random_params)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream is untouched
+    assert isinstance(first, Vgg19)
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters()))  # same net on resume
     assert build_vgg19({"perceptual_backbone": "none", "loss_weights": {"perceptual": [0] * 5}}) is None
     assert build_vgg19({"perceptual_backbone": "none", "loss_weights": {}}) is None
     with pytest.raises(FommTeachError, match="perceptual_backbone is none"):
