@@ -30,7 +30,7 @@ def test_every_layout_round_trips(tmp_path, clip, layout, name):
     path = write_video(tmp_path / name, clip, layout)
     video = read_video(path, frame_shape=(SIZE, SIZE, 3))
     assert video.shape == (6, SIZE, SIZE, 3) and video.dtype == np.float32
-    expected = clip.permute(0, 2, 3, 1).numpy()
+    expected = clip.permute(0, 2, 3, 1).numpy()  # (T, H, W, 3)
     assert np.abs(video - expected).mean() <= TOLERANCE[layout]
     # frame order survives: each frame is closest to its own original
     distances = np.abs(video[:, None] - expected[None]).mean(axis=(2, 3, 4))  # (6, 6)
@@ -42,7 +42,7 @@ def test_frame_folders_are_read_in_natural_numeric_order(tmp_path, clip):
     folder.mkdir()
     import imageio.v3 as iio
 
-    frames = (clip.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    frames = (clip.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # (T, H, W, 3)
     for index in range(6):
         iio.imwrite(folder / f"frame{index * 5}.png", frames[index])  # frame0, frame5, frame10, ...
     (folder / ".DS_Store").write_bytes(b"junk")
@@ -54,7 +54,7 @@ def test_frame_folders_are_read_in_natural_numeric_order(tmp_path, clip):
 def test_grey_rgba_and_16_bit_images_are_converted(tmp_path):
     import imageio.v3 as iio
 
-    grey = (np.arange(16 * 32).reshape(16, 32) % 256).astype(np.uint8)
+    grey = (np.arange(16 * 32).reshape(16, 32) % 256).astype(np.uint8)  # (16, 32): two 16x16 frames
     iio.imwrite(tmp_path / "grey.png", grey)
     out = read_video(tmp_path / "grey.png", frame_shape=(16, 16, 3))
     assert out.shape == (2, 16, 16, 3) and np.allclose(out[..., 0], out[..., 2])
@@ -80,7 +80,7 @@ def test_frames_dataset_reads_each_layout_written_by_the_synthetic_writer(tmp_pa
     video = test[0]["video"]
     assert video.shape == (3, 5, SIZE, SIZE)
     original = SyntheticVideos("rigid", size=SIZE, num_frames=5, split="test").video(0)["frames"]
-    assert (video.permute(1, 0, 2, 3) - original).abs().mean() < TOLERANCE[layout]
+    assert (video.permute(1, 0, 2, 3) - original).abs().mean() < TOLERANCE[layout]  # (T, 3, H, W)
     batch = next(iter(torch.utils.data.DataLoader(DatasetRepeater(train, 4), batch_size=4, shuffle=True)))
     assert batch["source"].shape == (4, 3, SIZE, SIZE)
 
@@ -171,3 +171,15 @@ def test_build_dataset_from_config_params(tmp_path):
               "augmentation_params": {"flip_param": {"horizontal_flip": True, "time_flip": True}}}  # fmt: skip
     real = build_dataset(params)
     assert isinstance(real, FramesDataset) and real[0]["driving"].shape == (3, SIZE, SIZE)
+
+
+def test_wrong_frame_shape_and_worker_errors_surface_as_fomm_teach_errors(tmp_path):
+    write_synthetic_dataset(tmp_path, "rigid", "gif", num_train=2, num_test=1, size=SIZE, num_frames=3)
+    wrong = FramesDataset(tmp_path, frame_shape=(SIZE * 2, SIZE * 2, 3))
+    with pytest.raises(FommTeachError, match="frame_shape is 64x64"):
+        wrong[0]
+    (tmp_path / "train" / "rigid00001.gif").write_bytes(b"broken")
+    dataset = FramesDataset(tmp_path, frame_shape=(SIZE, SIZE, 3))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=1)
+    with pytest.raises(FommTeachError, match="rigid00001.gif"):
+        next(iter(loader))

@@ -16,7 +16,9 @@ Items. Training: ``{'source', 'driving'}`` (3, H, W) float32, two frames at sort
 (chosen with replacement, as the authors'), augmented together, plus ``'name'``. Test: the whole
 video as ``'video'`` (3, T, H, W) and ``'name'``. The constructor checks the dataset's layout and
 raises ``FommTeachError`` (file + fix) for what it can see without decoding; a bad file met later
-raises ``FommTeachError`` naming it. ``fomm-teach check-dataset`` checks every file up front.
+raises ``FommTeachError`` naming it, as does a training frame whose size is not ``frame_shape``
+(the authors' code would fail later, when the DataLoader stacks a batch). ``fomm-teach
+check-dataset`` and :func:`fomm_teach.data.check.require_valid_dataset` check every file up front.
 """
 
 from __future__ import annotations
@@ -135,6 +137,12 @@ class FramesDataset(torch.utils.data.Dataset):
         clip = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (2, 3, H, W)
         if self.transform is not None:
             clip = self.transform(clip, self.generator)
+        if tuple(clip.shape[-2:]) != self.frame_shape[:2]:  # would break batching in the DataLoader
+            raise FommTeachError(
+                f"{path}: training frames are {clip.shape[-2]}x{clip.shape[-1]} but frame_shape is "
+                f"{self.frame_shape[0]}x{self.frame_shape[1]}; resize the videos, set frame_shape to their "
+                "size, or add augmentation_params.crop_param. " + CHECK_HINT.format(root=self.root_dir)
+            )
         return {"source": clip[0].contiguous(), "driving": clip[1].contiguous(), "name": name}
 
 

@@ -55,7 +55,7 @@ class Draws:
         count = math.prod(shape)
         values = self._values[self._next : self._next + count]
         self._next += count
-        return low + (high - low) * values.reshape(shape)
+        return low + (high - low) * values.reshape(shape)  # (*shape)
 
     def scalar(self, low: float = 0.0, high: float = 1.0) -> float:
         self._next += 1

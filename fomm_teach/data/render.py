@@ -118,7 +118,7 @@ def render_background(identity: dict, size: int) -> torch.Tensor:
     angle = identity["bg_angle"]  # (N,)
     direction = torch.stack([torch.cos(angle), torch.sin(angle)], -1)  # (N, 2)
     ramp = (grid[None] * direction[:, None, None, :]).sum(-1).mul(0.5).add(0.5).clamp(0, 1)  # (N, S, S)
-    noise = F.interpolate(identity["bg_noise"], size=(size, size), mode="bicubic", align_corners=True)
+    noise = F.interpolate(identity["bg_noise"], size=(size, size), mode="bicubic", align_corners=True)  # (N, 1, S, S)
     noise = noise[:, 0].clamp(0, 1)  # (N, S, S)
     kind = identity["bg_kind"]  # (N,)
     mix = torch.stack([torch.zeros_like(ramp), ramp, noise], 1)  # (N, 3 kinds, S, S)

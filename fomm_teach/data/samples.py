@@ -25,7 +25,8 @@ CARPHONE_FILE = os.path.join("datasets", "data", "carphone_pristine.mp4")
 
 def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """(N, 3, H, W) -> (N, 3, size, size), antialiased bilinear."""
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+    resized = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return resized.clamp(0, 1)  # (N, 3, size, size)
 
 
 def astronaut(size: int = 256) -> torch.Tensor:

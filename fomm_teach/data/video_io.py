@@ -133,7 +133,8 @@ def split_strip(image: np.ndarray, frame_width: int, path) -> np.ndarray:
             f"{path}: a PNG strip of width {width} is not a whole number of {frame_width}-pixel frames; "
             "frames must lie side by side along the width, each frame_shape[1] wide (check frame_shape)."
         )
-    return np.ascontiguousarray(image.reshape(height, width // frame_width, frame_width, 3).transpose(1, 0, 2, 3))
+    frames = image.reshape(height, width // frame_width, frame_width, 3)  # (H, N, W, 3)
+    return np.ascontiguousarray(frames.transpose(1, 0, 2, 3))  # (N, H, W, 3)
 
 
 def read_video(path, frame_shape=(256, 256, 3), frame_indices=None) -> np.ndarray:
