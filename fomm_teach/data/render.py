@@ -42,13 +42,6 @@ def coordinate_grid(size: int, *, dtype=torch.float32, device=None) -> torch.Ten
     return torch.stack([x, y], dim=-1)  # (S, S, 2)
 
 
-def _homogeneous(affine: torch.Tensor) -> torch.Tensor:
-    """(..., 2, 3) affine -> (..., 3, 3) matrix with last row (0, 0, 1)."""
-    last = torch.zeros(affine.shape[:-2] + (1, 3), dtype=affine.dtype, device=affine.device)
-    last[..., 0, 2] = 1.0
-    return torch.cat([affine, last], dim=-2)  # (..., 3, 3)
-
-
 def _rotation_translation(angle: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
     """T(tx, ty) R(angle) as (..., 3, 3); all inputs broadcast to the same shape (...)."""
     angle, tx, ty = torch.broadcast_tensors(angle, tx, ty)
@@ -94,16 +87,10 @@ def ground_truth_geometry(identity: dict, pose: torch.Tensor) -> dict:
     transforms = part_transforms(identity, pose)  # (N, T, P, 3, 3)
     rest = part_transforms(identity, rest_pose(identity))  # (N, 1, P, 3, 3)
     affine = (transforms @ torch.linalg.inv(rest))[..., :2, :]  # (N, T, P, 2, 3)
-    parents = identity["parent"].clone()
-    parents[0] = 0
-    parent_transforms = transforms[:, :, parents]  # (N, T, P, 3, 3)
-    anchor = identity["anchor"].clone()
-    anchor[:, 0] = 0.0  # the root's "joint" is its own origin
-    joint_local = torch.cat([anchor, torch.ones_like(anchor[..., :1])], -1)  # (N, P, 3)
-    root_frame = torch.zeros_like(parents, dtype=torch.bool)
-    root_frame[0] = True
-    joint_frames = torch.where(root_frame[None, None, :, None, None], transforms, parent_transforms)
-    joints = (joint_frames @ joint_local[:, None, :, :, None])[..., :2, 0]  # (N, T, P, 2)
+    parents = identity["parent"].clamp(min=0)  # (P,); the root (parent -1) is its own parent here
+    anchor = torch.cat([identity["anchor"], torch.ones_like(identity["anchor"][..., :1])], -1)  # (N, P, 3)
+    joints = (transforms[:, :, parents] @ anchor[:, None, :, :, None])[..., :2, 0]  # (N, T, P, 2)
+    joints[:, :, 0] = transforms[:, :, 0, :2, 2]  # the root's "joint" is its origin, the body centre
     center_local = torch.stack(
         [identity["center_u"], torch.zeros_like(identity["center_u"]), torch.ones_like(identity["center_u"])], -1
     )  # (N, P, 3)
