@@ -38,6 +38,7 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 
 from fomm_teach import viz, widgets
 from fomm_teach.motion import jacobian_from_pose, make_coordinate_grid, sparse_motion
@@ -512,6 +513,49 @@ identity_half = make_coordinate_grid(half, dtype=torch.float32, device="cpu")
 print("max |deformation − identity| =", float((same["deformation"][0] - identity_half).abs().max()))
 
 # %% [markdown]
+# ### Can the network find the masks by itself?
+#
+# Nobody gives the network ideal masks. What it gets in training (chapter 06) is a reconstruction
+# loss through the whole generator. As a shortcut, fit only the dense motion network, on this one
+# pair, so that the source warped by its flow looks like the driving frame:
+#
+# $$\mathcal{L} = \operatorname{mean}_z \big|\, S\big(\hat{\mathcal{T}}(z)\big) - D(z) \big|
+# \quad\text{(at the network's working resolution)}.$$
+#
+# A few dozen Adam steps already pull the masks toward the squares. Where several motions give the
+# same picture (flat background) or none can (occluded pixels), the loss does not care which mask
+# wins, so the learned masks stay vaguer than the ideal ones.
+
+# %%
+steps = course.pick(quick=40, full=150)
+dense_motion_network.train()
+optimizer = torch.optim.Adam(dense_motion_network.parameters(), lr=2e-3)
+with torch.no_grad():
+    source_small = dense_motion_network.down(source_image)                                # (1, 3, h, w)
+    driving_small = dense_motion_network.down(driving_image)                              # (1, 3, h, w)
+losses = []
+for step in range(steps):
+    fitted = dense_motion_network(source_image, kp_driving=kp_driving, kp_source=kp_source)
+    warped_small = deform_source(source_small, fitted["deformation"][:, None])[:, 0]      # (1, 3, h, w)
+    loss = (warped_small - driving_small).abs().mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    losses.append(loss.item())
+dense_motion_network.eval()
+print(f"L1 after 1 step {losses[0]:.4f}, after {steps} steps {losses[-1]:.4f}")
+
+fig, axes = plt.subplots(1, 4, figsize=(17, 3.8), layout="constrained")
+axes[0].plot(losses)
+axes[0].set_xlabel("Adam step", fontsize=8)
+axes[0].set_ylabel("L1(warped S, D)", fontsize=8)
+axes[0].set_title("fitting one pair", fontsize=9)
+viz.show_masks(axes[1], fitted["mask"][0].detach(), f"learned masks after {steps} steps", legend=False)
+viz.show_masks(axes[2], F.avg_pool2d(ideal_mask, 2)[0], "ideal masks (same resolution)")
+viz.show_image(axes[3], warped_small[0].detach(), "S warped by the learned flow")
+plt.show()
+
+# %% [markdown]
 # ## 3.9 Explore: move one part, watch the masks and the flow
 #
 # The explorer re-renders the driving frame with one part moved, turned and scaled by the sliders
@@ -538,6 +582,7 @@ plt.show()
 # - A softmax over parts gives masks; the dense flow is the masked sum of the motions (Eq. 7). When
 #   source and driving keypoints coincide, it is the identity whatever the masks.
 # - No flow can show what the source does not contain; the occlusion map marks those pixels.
+# - A photometric loss alone already pulls the masks toward the moving parts (the one-pair fit).
 # - `grid_sample` is always called with an explicit `align_corners` that matches the coordinate grid.
 #
 # ## Think about it
@@ -551,3 +596,5 @@ plt.show()
 # 4. The heatmap is *driving minus source*. What information would the network lose if it only got
 #    the driving Gaussians?
 # 5. Why is the occlusion map a sigmoid (independent per pixel) while the masks are a softmax?
+# 6. In the one-pair fit, which square's masks came out least clear? Which other motions explain
+#    that square's pixels almost as well, and what would more training pairs change?
