@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from fomm_teach.data.render import coordinate_grid
-from fomm_teach.data.synthetic import SyntheticPairs, SyntheticVideos
+from fomm_teach.data.synthetic import SyntheticBatches, SyntheticPairs, SyntheticVideos
 
 LEVELS = ["rigid", "windmill", "puppet"]
 SIZE = 48
@@ -119,18 +119,18 @@ def test_ground_truth_motion_maps_source_pixels_onto_the_driving_frame(level):
 
 
 def test_occlusions_happen_and_hidden_parts_lose_mask():
-    """Limbs in front of the body really cover it: some body pixels are hidden in some frame."""
+    """Limbs in front of the body really cover it: the body's visible mask is smaller than its
+    silhouette rendered alone, and the frame there shows the limb, not the body."""
     videos = SyntheticVideos("windmill", size=SIZE, num_frames=32, seed=0)
     hidden = 0.0
     for index in range(4):
         clip = videos.video(index)
-        geometry_only = videos.render([clip["identity"]], clip["pose"][None])
-        body_visible = geometry_only["masks"][0, :, 0].sum()
-        # the body's silhouette area without occluders: render the body alone
         alone = dict(clip["identity"])
-        alone["present"] = torch.tensor([1.0, 0.0, 0.0, 0.0])
-        body_alone = videos.render([alone], clip["pose"][None])["masks"][0, :, 0].sum()
-        hidden += float(body_alone - body_visible)
+        alone["present"] = torch.tensor([1.0, 0.0, 0.0, 0.0])  # the body without its limbs
+        body_alone = videos.render([alone], clip["pose"][None])["masks"][0, :, 0]  # (T, S, S)
+        hidden += float(body_alone.sum() - clip["masks"][:, 0].sum())
+        covered = (body_alone > 0.99) & (clip["masks"][:, 0] < 0.01)  # (T, S, S)
+        assert torch.allclose(clip["masks"][:, 1:].sum(1)[covered], torch.ones(int(covered.sum())), atol=1e-3)
     assert hidden > 10.0
 
 
@@ -208,3 +208,12 @@ def test_grid_matches_motion_module_when_present():
     motion = pytest.importorskip("fomm_teach.motion")
     grid = motion.make_coordinate_grid((5, 5), torch.float32)
     assert torch.allclose(grid, coordinate_grid(5))
+
+
+def test_batches_are_the_dataset_items_rendered_together():
+    videos = SyntheticVideos("rigid", size=SIZE, num_frames=16, max_gap=2, seed=0)
+    batches = list(SyntheticBatches(videos, batch_size=3, num_batches=2))
+    assert len(batches) == 2 and batches[1]["source"].shape == (3, 3, SIZE, SIZE)
+    item = SyntheticPairs(videos, num_videos=10)[4]  # video 4 = second batch, second element
+    assert torch.allclose(batches[1]["driving"][1], item["driving"], atol=1e-6)
+    assert torch.equal(batches[1]["driving_time"][1], item["driving_time"])

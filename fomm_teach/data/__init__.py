@@ -13,7 +13,7 @@
 
 from fomm_teach.data.factory import build_dataset
 from fomm_teach.data.frames import DatasetRepeater, FramesDataset, PairedDataset
-from fomm_teach.data.synthetic import SyntheticPairs, SyntheticVideos
+from fomm_teach.data.synthetic import SyntheticBatches, SyntheticPairs, SyntheticVideos
 from fomm_teach.data.synthetic_disk import write_synthetic_dataset
 from fomm_teach.data.video_io import read_video, write_video
 
@@ -21,6 +21,7 @@ __all__ = [
     "DatasetRepeater",
     "FramesDataset",
     "PairedDataset",
+    "SyntheticBatches",
     "SyntheticPairs",
     "SyntheticVideos",
     "build_dataset",

@@ -117,7 +117,8 @@ class SyntheticVideos:
 
     def poses(self, index: int, times=None) -> torch.Tensor:
         """Poses (T, 4+P) of video ``index`` at the given frame times (default: 0 .. T-1)."""
-        times = torch.arange(self.num_frames, dtype=torch.float32) if times is None else torch.as_tensor(times, dtype=torch.float32)
+        times = torch.arange(self.num_frames) if times is None else torch.as_tensor(times)
+        times = times.to(torch.float32)
         motion = stack_dicts([self.motion(index)])
         return puppets.evaluate_motion(motion, times[None])[0]  # (T, 4+P)
 
@@ -233,3 +234,24 @@ class SyntheticPairs(torch.utils.data.Dataset):
                 item.update({key: clip[key] for key in ("affine", "masks", "background_mask", "joints", "centers", "depth_order")})
         item["name"] = self.videos.name(index)
         return item
+
+
+class SyntheticBatches(torch.utils.data.IterableDataset):
+    """Endless batches of training pairs, each rendered in one vectorised call (the fast path).
+
+    Batch b holds videos ``first_index + b * batch_size`` onwards, with their per-index pair times,
+    as returned by :meth:`SyntheticVideos.pairs`. Use it with ``DataLoader(batches, batch_size=None)``;
+    with several workers, worker w renders batches w, w + num_workers, ... so none is repeated.
+    ``num_batches=None`` never stops.
+    """
+
+    def __init__(self, videos: SyntheticVideos, batch_size: int, num_batches: int | None = None, first_index: int = 0):
+        self.videos, self.batch_size, self.num_batches, self.first_index = videos, batch_size, num_batches, first_index
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        batch, step = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+        while self.num_batches is None or batch < self.num_batches:
+            start = self.first_index + batch * self.batch_size
+            yield self.videos.pairs(range(start, start + self.batch_size))
+            batch += step
