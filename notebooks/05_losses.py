@@ -246,8 +246,8 @@ with torch.no_grad():
 names = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 for name, feature in zip(names, features):
     print(f"{name}: {tuple(feature.shape)}")
-show_row([feature[0, 0] for feature in features], [f"{n}, channel 0" for n in names],
-         "VGG19 feature maps of the test image (RANDOM weights, not ImageNet)")
+show_row([feature[0].mean(0) for feature in features], [f"{n}: mean of {f.shape[1]} channels" for n, f in zip(names, features)],
+         "VGG19 features of the test image (RANDOM weights, not ImageNet)")
 
 # %%
 from fomm_teach.errors import FommTeachError
@@ -333,7 +333,7 @@ with torch.no_grad():
 
 fig, ax = plt.subplots(figsize=(5.5, 3.2))
 for name, values in curves.items():
-    ax.plot(shifts, [v / max(values) for v in values], marker="o", label=f"{name} ({seconds[name]:.2f} s)")
+    ax.plot(shifts, [v / max(values) for v in values], marker="o", label=f"{name} ({1000 * seconds[name]:.0f} ms)")
 ax.set_xlabel("horizontal shift of the prediction (pixels)")
 ax.set_ylabel("loss ÷ its largest value")
 ax.set_title("Both losses grow with the error; VGG costs far more time")
@@ -460,7 +460,7 @@ class Transform:
 
 # %% [markdown]
 # What W does to an image: the authors' strength (σ_affine 0.05, σ_tps 0.005), and an exaggerated
-# one (×4) so that the shape of the TPS bump is visible. The grid lines drawn on X are W(z): pixel z of
+# one (×3) so that the warp is easy to see. The grid lines drawn on X are W(z): pixel z of
 # Y is read from that place in X.
 
 # %%
@@ -475,16 +475,19 @@ def show_transform(image, transforms, titles):
         pixels = (warped + 1) / 2 * (image.shape[-1] - 1)
         axes[0].plot(pixels[..., 0], pixels[..., 1], lw=0.7, color=color)
         axes[0].plot(pixels[..., 0].T, pixels[..., 1].T, lw=0.7, color=color)
+    margin = image.shape[-1] // 4   # W(z) may leave the image: grid_sample then reflects at the border
+    axes[0].set_xlim(-margin, image.shape[-1] + margin)
+    axes[0].set_ylim(image.shape[-2] + margin, -margin)
     fig.suptitle("Y = X∘W: pixel z of Y is read from X at W(z)")
     plt.tight_layout()
     plt.show()
 
 
-torch.manual_seed(3)
+torch.manual_seed(2)
 transform_params = dict(sigma_affine=0.05, sigma_tps=0.005, points_tps=5)
 authors = Transform(1, **transform_params, device=course.device)
-strong = Transform(1, sigma_affine=0.2, sigma_tps=0.02, points_tps=5, device=course.device)
-show_transform(image, [authors, strong], ["Y, the authors' σ (blue grid)", "Y, σ ×4 (red grid)"])
+strong = Transform(1, sigma_affine=0.15, sigma_tps=0.015, points_tps=5, device=course.device)
+show_transform(image, [authors, strong], ["Y, the authors' σ (blue grid)", "Y, σ ×3 (red grid)"])
 
 # %% [markdown]
 # ## 5.4 Which way round? Equivariance of keypoint values
@@ -512,11 +515,19 @@ torch.manual_seed(4)
 affine_w = Transform(1, sigma_affine=0.2, device=course.device)
 transformed = affine_w.transform_frame(part)
 kp_d, kp_t = foot_position(part), foot_position(transformed)
+def draw_pair(ax, found, mapped):
+    """The detected foot as a large keypoint 0, a point mapped by W as a small keypoint 1 on top."""
+    viz.draw_keypoints(ax, found[0].cpu(), SIZE, size=260)
+    column, row = viz.to_pixels(mapped[0].cpu(), SIZE)[0].tolist()
+    ax.scatter([column], [row], s=50, color=viz.keypoint_color(1), edgecolors="black", zorder=5)
+    ax.annotate("1", (column, row), xytext=(-10, -12), textcoords="offset points", fontsize=8, zorder=5)
+
+
 fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
-viz.show_image(axes[0], part[0], "X: foot at kp_d (0); W(kp_t) (1)")
-viz.draw_keypoints(axes[0], torch.cat([kp_d[0], affine_w.warp_coordinates(kp_t)[0]]).cpu(), SIZE)
-viz.show_image(axes[1], transformed[0], "Y = X∘W: foot at kp_t (0); W(kp_d) (1)")
-viz.draw_keypoints(axes[1], torch.cat([kp_t[0], affine_w.warp_coordinates(kp_d)[0]]).cpu(), SIZE)
+viz.show_image(axes[0], part[0], "X: foot kp_d (0); W(kp_t) (1)")
+draw_pair(axes[0], kp_d, affine_w.warp_coordinates(kp_t))
+viz.show_image(axes[1], transformed[0], "Y = X∘W: foot kp_t (0); W(kp_d) (1)")
+draw_pair(axes[1], kp_t, affine_w.warp_coordinates(kp_d))
 fig.suptitle("W carries Y's keypoints onto X's, not the other way round")
 plt.tight_layout()
 plt.show()
