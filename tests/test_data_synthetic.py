@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from fomm_teach.data.render import coordinate_grid
-from fomm_teach.data.synthetic import SyntheticBatches, SyntheticPairs, SyntheticVideos
+from fomm_teach.data.synthetic import SyntheticBatches, SyntheticPairs, SyntheticVideos, ground_truth_keypoints
 
 LEVELS = ["rigid", "windmill", "puppet"]
 SIZE = 48
@@ -217,3 +217,17 @@ def test_batches_are_the_dataset_items_rendered_together():
     item = SyntheticPairs(videos, num_videos=10)[4]  # video 4 = second batch, second element
     assert torch.allclose(batches[1]["driving"][1], item["driving"], atol=1e-6)
     assert torch.equal(batches[1]["driving_time"][1], item["driving_time"])
+
+
+def test_ground_truth_keypoints_give_fomm_first_order_motion_exactly():
+    """T_k(z) = p_s + J_s J_d^-1 (z - p_d) with GT keypoints equals A_src A_drv^-1 z for every z."""
+    pair = SyntheticVideos("puppet", size=SIZE, num_frames=32, seed=0).pairs([0, 1])
+    kp_source = ground_truth_keypoints(pair["source_affine"], pair["source_centers"])
+    kp_driving = ground_truth_keypoints(pair["driving_affine"], pair["driving_centers"])
+    z = torch.rand(7, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1  # (Z, 2)
+    jacobian = kp_source["jacobian"] @ torch.linalg.inv(kp_driving["jacobian"])  # (B, P, 2, 2)
+    offsets = z[None, None] - kp_driving["value"][:, :, None]  # (B, P, Z, 2)
+    fomm = kp_source["value"][:, :, None] + (jacobian[:, :, None] @ offsets[..., None])[..., 0]  # (B, P, Z, 2)
+    backward = compose(pair["source_affine"], invert_affine(pair["driving_affine"]))  # (B, P, 2, 3)
+    direct = (backward[:, :, None, :, :2] @ z[None, None, :, :, None])[..., 0] + backward[:, :, None, :, 2]
+    assert torch.allclose(fomm, direct, atol=1e-5)

@@ -13,7 +13,7 @@
 
 from fomm_teach.data.factory import build_dataset
 from fomm_teach.data.frames import DatasetRepeater, FramesDataset, PairedDataset
-from fomm_teach.data.synthetic import SyntheticBatches, SyntheticPairs, SyntheticVideos
+from fomm_teach.data.synthetic import SyntheticBatches, SyntheticPairs, SyntheticVideos, ground_truth_keypoints
 from fomm_teach.data.synthetic_disk import write_synthetic_dataset
 from fomm_teach.data.video_io import read_video, write_video
 
@@ -25,6 +25,7 @@ __all__ = [
     "SyntheticPairs",
     "SyntheticVideos",
     "build_dataset",
+    "ground_truth_keypoints",
     "read_video",
     "write_synthetic_dataset",
     "write_video",

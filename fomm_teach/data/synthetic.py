@@ -23,6 +23,9 @@ row i, the ``align_corners=True`` convention; matrices act on column vectors (x,
   occluder covers it); ``background_mask`` (T, H, W) = 1 - masks.sum(1).
 - ``joints`` (T, P, 2): each part's joint (where it hangs on its parent; for the root, its centre);
   ``centers`` (T, P, 2): each part's shape centre. Both in frame coordinates, (x, y).
+- In FOMM's keypoint format (:func:`ground_truth_keypoints`): ``value`` = ``centers`` and
+  ``jacobian`` = the 2x2 block of ``affine``. Then FOMM's first-order motion of part k,
+  p_s + J_s J_d^-1 (z - p_d), equals A_k(src) A_k(drv)^-1 z exactly (the translation parts cancel).
 - ``depth_order`` (P,): part indices from back to front; ``identity``: the identity parameters;
   ``pose`` (T, 4+P): the pose coordinates (layout in :mod:`fomm_teach.data.render`).
 """
@@ -183,6 +186,14 @@ class SyntheticVideos:
 
     def name(self, index: int) -> str:
         return f"{self.level}-{self.split}-{self.seed}-{index:06d}"
+
+
+def ground_truth_keypoints(affine: torch.Tensor, centers: torch.Tensor) -> dict:
+    """Ground truth as FOMM keypoints: ``{'value': centers (..., P, 2), 'jacobian': (..., P, 2, 2)}``.
+
+    affine (..., P, 2, 3) and centers (..., P, 2) from a video or a pair (e.g. ``driving_affine``).
+    """
+    return {"value": centers, "jacobian": affine[..., :2, :2]}
 
 
 def _split_pair(rendered: dict, times: torch.Tensor) -> dict:
