@@ -245,6 +245,9 @@ def run(args) -> int:
     root = args.path or params.get("root_dir")
     if not root:
         raise FommTeachError("give the dataset folder: fomm-teach check-dataset PATH [--config NAME]")
+    if str(root).startswith("synthetic:"):
+        print(f"{root}: synthetic videos are rendered on the fly; there are no files to check.")
+        return 0
     report = check_dataset(
         root,
         frame_shape=params.get("frame_shape"),
@@ -259,7 +262,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "check-dataset",
         help="list what is wrong with a dataset folder and how to fix it",
-        description=__doc__.split("\n\n")[1],
+        description="Walk a dataset as FramesDataset would (same split rules and layouts), decode every "
+        "file, and report per entry what is wrong and how to fix it, then a summary. Exit code 0 when "
+        "nothing was found, 1 when there are problems.",
     )
     parser.add_argument("path", nargs="?", help="dataset folder (default: the config's dataset_params.root_dir)")
     parser.add_argument("--config", help="config name or YAML path; its dataset_params set frame_shape and id_sampling")
