@@ -263,7 +263,7 @@ def equivariance_jacobian_loss(jacobian_driving, jacobian_transformed, warp_jaco
     jacobian_driving J_d, jacobian_transformed J_t, warp_jacobian ∇W: all (B, K, 2, 2).
     Zero exactly when J_d = ∇W · J_t. Returns a scalar.
     """
-    product = torch.inverse(jacobian_driving) @ warp_jacobian @ jacobian_transformed   # (B, K, 2, 2)
+    product = torch.inverse(jacobian_driving) @ (warp_jacobian @ jacobian_transformed)   # (B, K, 2, 2)
     eye = torch.eye(2, dtype=product.dtype, device=product.device).view(1, 1, 2, 2)
     return torch.abs(eye - product).mean()
 

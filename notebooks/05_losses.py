@@ -338,6 +338,7 @@ ax.set_xlabel("horizontal shift of the prediction (pixels)")
 ax.set_ylabel("loss ÷ its largest value")
 ax.set_title("Both losses grow with the error; VGG costs far more time")
 ax.legend(fontsize=8)
+plt.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -590,7 +591,7 @@ def equivariance_jacobian_loss(jacobian_driving, jacobian_transformed, warp_jaco
     jacobian_driving J_d, jacobian_transformed J_t, warp_jacobian ∇W: all (B, K, 2, 2).
     Zero exactly when J_d = ∇W · J_t. Returns a scalar.
     """
-    product = torch.inverse(jacobian_driving) @ warp_jacobian @ jacobian_transformed   # (B, K, 2, 2)
+    product = torch.inverse(jacobian_driving) @ (warp_jacobian @ jacobian_transformed)   # (B, K, 2, 2)
     eye = torch.eye(2, dtype=product.dtype, device=product.device).view(1, 1, 2, 2)
     return torch.abs(eye - product).mean()
 
@@ -736,6 +737,7 @@ ax.set_xlabel("discriminator output D(·) at one patch")
 ax.set_ylabel("loss")
 ax.set_title("LSGAN: squared distance to the target 1 (real) or 0 (fake)")
 ax.legend(fontsize=8)
+plt.tight_layout()
 plt.show()
 
 # %%

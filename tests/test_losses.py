@@ -452,3 +452,16 @@ def test_full_models_with_the_course_networks():
     sum(losses.values()).backward()
     assert models["kp_detector"].jacobian.weight.grad.abs().sum() > 0
     assert list(discriminator_full(x, generated)) == ["disc_gan"]
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_the_equivariance_warp_uses_the_generators_align_corners(align_corners):
+    kp_detector, generator, discriminator = tiny_models()
+    generator.align_corners = align_corners
+    params = train_params(generator_gan=0, perceptual=[0] * 5)
+    params["transform_params"] = {"sigma_affine": 0.0}  # W is the identity
+    params["perceptual_backbone"] = "none"
+    x = batch()
+    _, generated = GeneratorFullModel(kp_detector, generator, discriminator, params)(x)
+    unchanged = torch.allclose(generated["transformed_frame"], x["driving"], atol=1e-6)
+    assert unchanged == align_corners
