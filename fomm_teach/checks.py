@@ -437,3 +437,61 @@ def check_discriminator_feature_sizes(fn: Callable) -> Callable:
         ("too small: 20 px, 4 blocks", (20, 4), {}),
     ]
     return check_function(fn, discriminator_feature_sizes, cases, name="discriminator_feature_sizes", atol=0, rtol=0)
+
+
+# --- chapter 06 ---
+
+
+def _optimizer_summary(build):
+    """Wrap an optimiser builder so that its output is comparable: per network, the numbers that matter."""
+
+    def summary(models, train_params):
+        optimizers = build(models, train_params)
+        out = {}
+        for name, model in models.items():
+            group = optimizers[name].param_groups[0]
+            owned = {id(p) for p in model.parameters()}
+            given = [p for g in optimizers[name].param_groups for p in g["params"]]
+            out[name] = {"lr": group["lr"], "betas": list(group["betas"]), "eps": group["eps"],
+                         "weight_decay": group["weight_decay"], "adam": float(isinstance(optimizers[name], torch.optim.Adam)),
+                         "own_parameters": float(len(given) == len(owned) and all(id(p) in owned for p in given))}
+        return out
+
+    return summary
+
+
+def check_build_optimizers(fn: Callable) -> Callable:
+    """Exercise 6.1: one Adam(betas=(0.5, 0.999)) per network at the config's learning rate."""
+    from fomm_teach.train import build_optimizers
+
+    def networks():
+        return {"generator": torch.nn.Linear(3, 2), "kp_detector": torch.nn.Conv2d(1, 2, 3),
+                "discriminator": torch.nn.Linear(2, 1)}
+
+    rates = {"lr_generator": 2e-4, "lr_kp_detector": 2e-4, "lr_discriminator": 2e-4}
+    cases = [
+        ("vox-256 learning rates", (networks(), {**rates, "num_epochs": 100}), {}),
+        ("different rates per network", (networks(), {"lr_generator": 1e-3, "lr_kp_detector": 5e-4,
+                                                      "lr_discriminator": 3e-5}), {}),
+        ("taichi-adv: a frozen keypoint detector (lr 0)", (networks(), {**rates, "lr_kp_detector": 0}), {}),
+    ]
+    learner = _optimizer_summary(fn)
+    checked = check_function(learner, _optimizer_summary(build_optimizers), cases, name="build_optimizers",
+                             atol=0, rtol=0)
+    return fn if checked is learner else build_optimizers
+
+
+def check_epoch_means(fn: Callable) -> Callable:
+    """Exercise 6.2: the per-epoch mean of every loss key (what one log.txt line holds)."""
+    from fomm_teach.train import epoch_means
+
+    generator = seeded_generator(6)
+    steps = [{"perceptual": float(v), "equivariance_value": float(w)}
+             for v, w in torch.rand(7, 2, generator=generator).tolist()]
+    cases = [
+        ("seven iterations, two losses", (steps,), {}),
+        ("one iteration", (steps[:1],), {}),
+        ("a key that appears later (the GAN switched on)", (steps[:2] + [{**steps[2], "disc_gan": 0.25}],), {}),
+        ("no iterations", ([],), {}),
+    ]
+    return check_function(fn, epoch_means, cases, name="epoch_means")

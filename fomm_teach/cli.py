@@ -17,6 +17,7 @@ from fomm_teach.errors import FommTeachError
 SUBCOMMAND_MODULES = [
     "fomm_teach.demo",
     "fomm_teach.data.check",
+    "fomm_teach.training_cli",
 ]
 
 

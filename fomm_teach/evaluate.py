@@ -1,0 +1,170 @@
+"""Metrics on held-out synthetic videos, where the ground truth is exact.
+
+- **Reconstruction L1** (the authors' reconstruction mode, spec §9): source = frame 0, every frame t
+  (including 0) is predicted from the source driven by the keypoints of frame t; the L1 is the mean
+  |prediction − frame t| in [0, 1] units over all frames. Printed next to the L1 of copying the
+  source (prediction = frame 0), the score of a model that moves nothing.
+- **Keypoint quality**: a linear map (least squares, with a bias) from the learned keypoints of a
+  frame (K×2 numbers) to each part's ground-truth joint and centre, fitted on one half of the
+  held-out videos and scored on the other half: R² (1 = the keypoints determine the parts' positions
+  exactly, 0 = no better than their mean) and the mean error in pixels.
+- **Cross-identity transfer L1**: identity B animated by video A with relative keypoints
+  (spec §6.6), against the synthetic ground truth (B moved by A's pose changes); next to copying B.
+
+Held-out videos are the ``test`` split of :class:`~fomm_teach.data.SyntheticVideos`: never seen in
+training, whose videos come from the ``train`` split.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fomm_teach.data.synthetic import SyntheticVideos
+
+
+def relative_keypoints(kp_source, kp_driving, kp_driving_initial):
+    """Relative motion transfer (the authors' normalize_kp with relative movement and Jacobian, spec §6.6).
+
+    value = kp_d − kp_d0 + kp_s; jacobian = (J_d · J_d0⁻¹) · J_s. All dicts: 'value' (B, K, 2),
+    'jacobian' (B, K, 2, 2). Chapter 07 (animate.py) teaches this; it should move there.
+    """
+    value = kp_driving["value"] - kp_driving_initial["value"] + kp_source["value"]                  # (B, K, 2)
+    kp = {"value": value}
+    if "jacobian" in kp_driving:
+        change = kp_driving["jacobian"] @ torch.inverse(kp_driving_initial["jacobian"])            # (B, K, 2, 2)
+        kp["jacobian"] = change @ kp_source["jacobian"]                                             # (B, K, 2, 2)
+    return kp
+
+
+@torch.no_grad()
+def reconstruct(kp_detector, generator, frames):
+    """Predictions of every frame from frame 0: frames (T, 3, S, S) -> (prediction (T, 3, S, S), kp_value (T, K, 2))."""
+    source = frames[:1].expand_as(frames)                                                           # (T, 3, S, S)
+    kp_driving = kp_detector(frames)
+    kp_source = {key: value[:1].expand_as(value) for key, value in kp_driving.items()}
+    prediction = generator(source, kp_driving=kp_driving, kp_source=kp_source)["prediction"]
+    return prediction, kp_driving["value"]
+
+
+def l1(a, b):
+    """mean |a − b| as a float."""
+    return float(torch.abs(a - b).mean())
+
+
+def linear_fit_r2(features_fit, targets_fit, features_score, targets_score):
+    """Fit targets ≈ [features, 1] · W by least squares on the *fit* rows; score it on the others.
+
+    features_*: (N, F); targets_*: (N, D). Returns (R², predictions (N_score, D)) with
+    R² = 1 − Σ (target − prediction)² / Σ (target − mean target)², sums over every row and column of
+    the scored set (the mean is per column).
+    """
+    def with_bias(features):
+        return torch.cat([features, torch.ones(len(features), 1, dtype=features.dtype)], dim=1)   # (N, F+1)
+
+    fit, score = with_bias(features_fit.double()), with_bias(features_score.double())
+    weights = torch.linalg.lstsq(fit, targets_fit.double(), driver="gelsd").solution                # (F+1, D)
+    prediction = score @ weights                                                                     # (N, D)
+    targets = targets_score.double()
+    residual = ((targets - prediction) ** 2).sum()
+    total = ((targets - targets.mean(0, keepdim=True)) ** 2).sum()
+    return float(1 - residual / total), prediction.float()
+
+
+def keypoint_quality(kp_values, joints, centers, present, size):
+    """R² and pixel error of a linear map from learned keypoints to ground-truth part points.
+
+    kp_values (V, T, K, 2), joints and centers (V, T, P, 2), present (V, P) (a windmill may lack its
+    third limb): videos [0, V/2) fit the map, [V/2, V) score it. Each part is fitted on the videos
+    that show it; its targets are its joint and its centre (4 numbers per frame). Returns
+    {'r2', 'pixel_error'}: R² pooled over parts, and the mean distance in pixels on a size×size frame.
+    """
+    half = kp_values.shape[0] // 2
+    features = kp_values.flatten(2)                                                                 # (V, T, 2K)
+    residual = total = 0.0
+    errors = []
+    for part in range(joints.shape[2]):
+        fit_videos = [v for v in range(half) if present[v, part] > 0]
+        score_videos = [v for v in range(half, kp_values.shape[0]) if present[v, part] > 0]
+        if len(fit_videos) < 2 or not score_videos:
+            continue
+        targets = torch.cat([joints[:, :, part], centers[:, :, part]], dim=-1)                     # (V, T, 4)
+        r2, prediction = linear_fit_r2(features[fit_videos].flatten(0, 1), targets[fit_videos].flatten(0, 1),
+                                       features[score_videos].flatten(0, 1), targets[score_videos].flatten(0, 1))
+        truth = targets[score_videos].flatten(0, 1)                                                 # (N, 4)
+        part_total = float(((truth - truth.mean(0, keepdim=True)) ** 2).sum())
+        residual += (1 - r2) * part_total
+        total += part_total
+        distance = (prediction - truth).view(-1, 2, 2).norm(dim=-1) * (size - 1) / 2               # (N, 2) pixels
+        errors.append(distance.flatten())
+    return {"r2": 1 - residual / total, "pixel_error": float(torch.cat(errors).mean())}
+
+
+@torch.no_grad()
+def evaluate_synthetic(kp_detector, generator, level, size, num_videos=16, num_frames=32, seed=0,
+                       cross_identity=True, device="cpu"):
+    """Every metric of this module on `num_videos` held-out videos (test split, `seed`) of `level`.
+
+    The models are put in eval mode (the batch-norm running statistics, as the authors evaluate)
+    and back in their previous mode afterwards. Returns a dict of floats: l1, copy_l1, r2,
+    pixel_error, and with cross_identity transfer_l1, transfer_copy_l1 (pairs: video i animated
+    by video i+1).
+    """
+    videos = SyntheticVideos(level, size=size, num_frames=num_frames, seed=seed, split="test")
+    modes = kp_detector.training, generator.training
+    kp_detector.eval()
+    generator.eval()
+    try:
+        l1_sum = copy_sum = 0.0
+        kp_values, joints, centers, present = [], [], [], []
+        for index in range(num_videos):
+            clip = videos.video(index)
+            frames = clip["frames"].to(device)                                                     # (T, 3, S, S)
+            prediction, kp_value = reconstruct(kp_detector, generator, frames)
+            l1_sum += l1(prediction, frames)
+            copy_sum += l1(frames[:1].expand_as(frames), frames)
+            kp_values.append(kp_value.cpu())
+            joints.append(clip["joints"])
+            centers.append(clip["centers"])
+            present.append(clip["identity"]["present"])
+        metrics = {"l1": l1_sum / num_videos, "copy_l1": copy_sum / num_videos}
+        metrics.update(keypoint_quality(torch.stack(kp_values), torch.stack(joints), torch.stack(centers),
+                                        torch.stack(present), size))
+        if cross_identity:
+            metrics.update(transfer_l1(kp_detector, generator, videos, num_videos, device))
+    finally:
+        kp_detector.train(modes[0])
+        generator.train(modes[1])
+    return metrics
+
+
+@torch.no_grad()
+def transfer_l1(kp_detector, generator, videos, num_videos, device="cpu"):
+    """Cross-identity L1: identity i driven by video i+1 with relative keypoints, against the ground truth."""
+    transfer_sum = copy_sum = 0.0
+    for index in range(num_videos):
+        pair = videos.cross_identity(index, (index + 1) % num_videos)
+        driving, target = pair["driving"].to(device), pair["target"].to(device)                   # (T, 3, S, S)
+        source = pair["source"].to(device)[None].expand_as(driving)                               # (T, 3, S, S)
+        kp_driving = kp_detector(driving)
+        kp_source = kp_detector(source)
+        kp_initial = {key: value[:1].expand_as(value) for key, value in kp_driving.items()}
+        kp_norm = relative_keypoints(kp_source, kp_driving, kp_initial)
+        prediction = generator(source, kp_driving=kp_norm, kp_source=kp_source)["prediction"]
+        transfer_sum += l1(prediction, target)
+        copy_sum += l1(source, target)
+    return {"transfer_l1": transfer_sum / num_videos, "transfer_copy_l1": copy_sum / num_videos}
+
+
+def format_metrics(metrics, level):
+    """The report `fomm-teach evaluate` prints."""
+    lines = [
+        f"held-out synthetic:{level} videos",
+        f"  reconstruction L1      {metrics['l1']:.4f}   (copy the source: {metrics['copy_l1']:.4f}; "
+        f"ratio {metrics['l1'] / metrics['copy_l1']:.2f})",
+        f"  keypoints -> parts R²  {metrics['r2']:.3f}    (linear map fitted on half the videos, scored on the rest)",
+        f"  keypoint pixel error   {metrics['pixel_error']:.2f} px",
+    ]
+    if "transfer_l1" in metrics:
+        lines.append(f"  cross-identity L1      {metrics['transfer_l1']:.4f}   (copy the source: "
+                     f"{metrics['transfer_copy_l1']:.4f}; ratio {metrics['transfer_l1'] / metrics['transfer_copy_l1']:.2f})")
+    return "\n".join(lines)

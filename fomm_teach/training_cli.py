@@ -1,0 +1,118 @@
+"""``fomm-teach train`` and ``fomm-teach evaluate``.
+
+    fomm-teach train --config NAME|PATH [--resume PATH] [--device D] [--out DIR]
+    fomm-teach evaluate [--checkpoint PATH] [--config NAME|PATH] --data synthetic:LEVEL [--videos N]
+
+``train`` runs :func:`fomm_teach.train.train`; without ``--out`` it writes to
+``log/<config name> <dd_mm_yy_HH.MM.SS>`` as the authors' run.py does (with ``--resume``: the
+checkpoint's folder). ``evaluate`` prints the metrics of :mod:`fomm_teach.evaluate` on held-out
+synthetic videos, for the shipped model by default.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from fomm_teach.errors import FommTeachError
+
+SHIPPED_CHECKPOINT = "synthetic-windmill.pth.tar"   # in fomm_teach/assets/, with its config beside it
+
+
+def shipped_model_path() -> Path:
+    """The shipped model's checkpoint in the installed package."""
+    return Path(str(resources.files("fomm_teach") / "assets" / SHIPPED_CHECKPOINT))
+
+
+def register(subparsers) -> None:
+    train_parser = subparsers.add_parser(
+        "train", help="train the three networks of a config (log.txt, train-vis/, checkpoints)",
+        description="Train FOMM with the authors' loop on a config: a shipped name (synthetic-fast, "
+                    "synthetic-windmill, vox-256, ...) or a YAML file in the authors' format.")
+    train_parser.add_argument("--config", required=True, help="shipped config name or YAML path")
+    train_parser.add_argument("--resume", default=None, help="checkpoint to continue from (optimisers, "
+                              "schedulers and random state included)")
+    train_parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    train_parser.add_argument("--out", default=None, help="output folder (default: log/<config> <date>, "
+                              "or the checkpoint's folder with --resume)")
+    train_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    train_parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    train_parser.set_defaults(run=run_train)
+
+    evaluate_parser = subparsers.add_parser(
+        "evaluate", help="reconstruction L1, keypoint R² and transfer L1 on held-out synthetic videos",
+        description="Evaluate a checkpoint (default: the shipped model) on held-out synthetic videos.")
+    evaluate_parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped model)")
+    evaluate_parser.add_argument("--config", default=None, help="the checkpoint's config, if the file does "
+                                 "not carry one (checkpoints written by fomm-teach train do)")
+    evaluate_parser.add_argument("--data", required=True, help="synthetic:rigid | synthetic:windmill | synthetic:puppet")
+    evaluate_parser.add_argument("--videos", type=int, default=32, help="held-out videos (half fit the keypoint map)")
+    evaluate_parser.add_argument("--no-transfer", action="store_true", help="skip the cross-identity metric")
+    evaluate_parser.add_argument("--device", default="cpu")
+    evaluate_parser.set_defaults(run=run_evaluate)
+
+
+def _device(name):
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise FommTeachError(f"--device {name!r}: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise FommTeachError(f"--device {name}: this torch sees no CUDA device; use --device cpu.")
+    return device
+
+
+def run_train(args) -> int:
+    from fomm_teach.config import load_config
+    from fomm_teach.train import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = load_config(args.config)
+    if args.out:
+        out_dir = Path(args.out)
+    elif args.resume:
+        out_dir = Path(args.resume).parent
+    else:
+        out_dir = Path("log") / f"{Path(args.config).stem} {time.strftime('%d_%m_%y_%H.%M.%S')}"
+    result = train(config, out_dir, resume=args.resume, device=_device(args.device), progress=not args.no_progress)
+    print(f"trained: {out_dir}/log.txt, last checkpoint {result['checkpoint']}")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from fomm_teach.checkpoint import load_checkpoint, read_checkpoint
+    from fomm_teach.config import load_config
+    from fomm_teach.evaluate import evaluate_synthetic, format_metrics
+    from fomm_teach.models import build_models
+
+    prefix = "synthetic:"
+    if not args.data.startswith(prefix):
+        raise FommTeachError(f"--data {args.data!r}: only synthetic data has ground truth; "
+                             "use synthetic:rigid, synthetic:windmill or synthetic:puppet.")
+    level = args.data[len(prefix):]
+    path = Path(args.checkpoint) if args.checkpoint else shipped_model_path()
+    if args.config:
+        config = load_config(args.config)
+    else:
+        stored = read_checkpoint(path).get("config")
+        if stored is None:
+            raise FommTeachError(f"checkpoint {path} carries no config; name the one it was trained with, --config NAME|PATH.")
+        config = load_config(stored)
+    device = _device(args.device)
+    models = build_models(config, device=device)
+    load_checkpoint(path, {"kp_detector": models["kp_detector"], "generator": models["generator"]})
+    size = config["dataset_params"]["frame_shape"][0]
+    try:
+        metrics = evaluate_synthetic(models["kp_detector"], models["generator"], level, size, num_videos=args.videos,
+                                     cross_identity=not args.no_transfer, device=device)
+    except ValueError as err:
+        raise FommTeachError(f"--data {args.data!r}: {err}") from None
+    print(f"checkpoint {path}")
+    print(format_metrics(metrics, level))
+    return 0

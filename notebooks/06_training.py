@@ -1,0 +1,609 @@
+# ---
+# jupyter:
+#   fomm_teach:
+#     module: train
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Training: watching keypoints find the parts
+#
+# Chapters 01–05 built the three networks and everything they are trained to minimise. This chapter
+# puts them in the authors' training loop (their `train.py`, spec §7) and runs it, here, on a CPU:
+#
+# | section | what |
+# |---|---|
+# | 6.1 | the optimisers and the learning-rate schedule |
+# | 6.2 | one training iteration, and why the discriminator's gradients are cleared first |
+# | 6.3 | the per-epoch log, the checkpoints, resuming, and what a `nan` does |
+# | 6.4 | the data: synthetic puppets and an easy-first curriculum |
+# | 6.5 | a live run: keypoints lock onto parts |
+# | 6.6 | the shipped model, trained for longer by `fomm-teach train` |
+#
+# Nothing in the model's equations changes for the CPU. What changes is the size (32×32 frames,
+# narrow networks) and the order in which the data gets hard.
+
+# %%
+from fomm_teach import checks
+from fomm_teach.course import start
+course = start()   # seeds, sets threads, picks course.device, reads course.quick (FOMM_TEACH_QUICK=1), prints versions
+
+# %%
+import copy
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+from fomm_teach import viz
+from fomm_teach.config import load_config
+from fomm_teach.models import build_models
+
+# %% [markdown]
+# ## 6.1 Optimisers and schedule
+#
+# The authors train each network with its own Adam optimiser: `betas=(0.5, 0.999)` (a short memory
+# for the first moment, common in GAN training), the learning rates of the config (2·10⁻⁴ for all
+# three in every config but taichi-adv), no weight decay. Each learning rate is divided by 10 at the
+# epochs listed in `epoch_milestones` (`MultiStepLR`, gamma 0.1), stepped once per epoch.
+#
+# **Exercise 6.1.** Build the three optimisers from `train_params`.
+
+# %% tags=["exercise"]
+def build_optimizers(models, train_params):
+    """{'generator', 'kp_detector', 'discriminator'}: Adam(betas=(0.5, 0.999)) at lr_<name> of train_params."""
+    raise NotImplementedError("Exercise 6.1: one torch.optim.Adam per network, lr from train_params")
+
+# %% tags=["solution", "export"]
+"""The authors' training loop (their train.py, spec §7), taught in notebooks/06_training.py.
+
+Optimisers and schedule, one training iteration, the per-epoch loss log in the authors' format,
+checkpoints with everything needed to resume exactly, the per-epoch picture of their Visualizer,
+synthetic batches with an easy-first curriculum, and `train(config, out_dir)`.
+"""
+import torch
+
+
+def build_optimizers(models, train_params):
+    """{'generator', 'kp_detector', 'discriminator'}: Adam(betas=(0.5, 0.999)) at lr_<name> of train_params."""
+    return {name: torch.optim.Adam(models[name].parameters(), lr=train_params[f"lr_{name}"], betas=(0.5, 0.999))
+            for name in ("generator", "kp_detector", "discriminator")}
+
+
+# %%
+build_optimizers = checks.check_build_optimizers(build_optimizers)
+
+# %% tags=["export"]
+import torch
+
+
+def build_schedulers(optimizers, train_params):
+    """One MultiStepLR(milestones=epoch_milestones, gamma=0.1) per optimiser, stepped once per epoch.
+
+    On resume the authors rebuild them with last_epoch = start_epoch - 1; we load their state dicts
+    from the checkpoint instead (see `train`), which gives the same learning rates.
+    """
+    milestones = list(train_params.get("epoch_milestones", []))
+    return {name: torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+            for name, optimizer in optimizers.items()}
+
+
+# %%
+config = load_config("synthetic-fast")
+train_params = config["train_params"]
+models = build_models(config)
+optimizers = build_optimizers(models, train_params)
+schedulers = build_schedulers(optimizers, train_params)
+lrs = []
+for epoch in range(train_params["num_epochs"]):
+    lrs.append(optimizers["generator"].param_groups[0]["lr"])
+    schedulers["generator"].step()
+fig, ax = plt.subplots(figsize=(5, 2.6))
+ax.step(range(len(lrs)), lrs, where="post")
+ax.set_yscale("log")
+ax.set_xlabel("epoch")
+ax.set_ylabel("generator learning rate")
+ax.set_title(f"MultiStepLR: ÷10 at epochs {train_params['epoch_milestones']}")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 6.2 One training iteration
+#
+# `GeneratorFullModel` (chapter 05) returns a dict of weighted losses. One iteration of the authors'
+# loop:
+#
+# 1. `loss = Σ` of the losses (each is already weighted), backward;
+# 2. step and clear the generator's and the keypoint detector's optimisers;
+# 3. only if `generator_gan ≠ 0`: clear the discriminator's gradients **first** (the generator's
+#    GAN and feature-matching losses back-propagated into it), then its own loss, backward, step.
+#
+# Before anything is stepped, we check that every loss is finite: a `nan` would otherwise spread
+# into every weight in one step.
+
+# %% tags=["export"]
+import math
+
+import torch
+
+from fomm_teach.errors import FommTeachError
+
+
+class NonFiniteLoss(FommTeachError):
+    """A loss came out nan or inf; `losses` holds every term's value. Nothing was stepped."""
+
+    def __init__(self, losses):
+        self.losses = losses
+        terms = ", ".join(f"{name}={value:.4g}" for name, value in losses.items())
+        super().__init__(f"non-finite loss ({terms})")
+
+
+def train_step(generator_full, discriminator_full, optimizers, x):
+    """One iteration of the authors' loop (spec §7). x: {'source', 'driving'} (B, 3, H, W).
+
+    Returns (losses, generated): losses {name: float} (generator terms, plus 'disc_gan' when the
+    GAN is on), generated the generator's output dict. Raises NonFiniteLoss before any step.
+    """
+    losses_generator, generated = generator_full(x)
+    loss_values = {name: value.mean() for name, value in losses_generator.items()}
+    losses = {name: float(value.detach()) for name, value in loss_values.items()}
+    if not all(math.isfinite(value) for value in losses.values()):
+        raise NonFiniteLoss(losses)
+    sum(loss_values.values()).backward()
+    for name in ("generator", "kp_detector"):
+        optimizers[name].step()
+        optimizers[name].zero_grad()
+
+    if generator_full.loss_weights["generator_gan"] != 0:
+        optimizers["discriminator"].zero_grad()   # drop what the generator's GAN terms left in D
+        losses_discriminator = discriminator_full(x, generated)
+        loss = sum(value.mean() for value in losses_discriminator.values())
+        losses["disc_gan"] = float(loss.detach())
+        if not math.isfinite(losses["disc_gan"]):
+            raise NonFiniteLoss(losses)
+        loss.backward()
+        optimizers["discriminator"].step()
+        optimizers["discriminator"].zero_grad()
+    return losses, generated
+
+
+# %% [markdown]
+# Let us check that a few iterations on one fixed batch lower its loss: the smallest possible test
+# that the wiring is right.
+
+# %%
+from fomm_teach.data.synthetic import SyntheticVideos
+from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
+
+torch.manual_seed(0)
+size = config["dataset_params"]["frame_shape"][0]
+videos = SyntheticVideos("rigid", size=size, max_gap=4)
+batch = videos.pairs(range(4), torch.Generator().manual_seed(0))
+x = {"source": batch["source"], "driving": batch["driving"]}
+generator_full = GeneratorFullModel(models["kp_detector"], models["generator"], models["discriminator"], train_params)
+discriminator_full = DiscriminatorFullModel(models["kp_detector"], models["generator"], models["discriminator"], train_params)
+for step in range(course.pick(quick=3, full=10)):
+    losses, generated = train_step(generator_full, discriminator_full, optimizers, x)
+    print(step, {name: round(value, 4) for name, value in losses.items()})
+
+# %% [markdown]
+# ## 6.3 The log, checkpoints and resuming
+#
+# The authors' `log.txt` has one line per epoch with the epoch's mean of every loss:
+# `00000003) l1_pyramid - 0.41234; equivariance_value - 0.01234`. Means, not sums: an epoch's
+# length should not change the numbers.
+#
+# **Exercise 6.2.** Given the per-iteration loss dicts of one epoch, return the mean of each key.
+
+# %% tags=["exercise"]
+def epoch_means(step_losses):
+    """[{name: float}, ...] (one dict per iteration) -> {name: mean over the iterations}, keys in first-seen order."""
+    raise NotImplementedError("Exercise 6.2: average each loss over the iterations of the epoch")
+
+# %% tags=["solution", "export"]
+def epoch_means(step_losses):
+    """[{name: float}, ...] (one dict per iteration) -> {name: mean over the iterations}, keys in first-seen order."""
+    sums, counts = {}, {}
+    for losses in step_losses:
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + value
+            counts[name] = counts.get(name, 0) + 1
+    return {name: sums[name] / counts[name] for name in sums}
+
+
+# %%
+epoch_means = checks.check_epoch_means(epoch_means)
+
+# %% tags=["export"]
+def format_log_line(epoch, means):
+    """One line of the authors' log.txt: '%08d) name - %.5f; name - %.5f' (no newline)."""
+    return f"{epoch:08d}) " + "; ".join(f"{name} - {value:.5f}" for name, value in means.items())
+
+
+def parse_log(path):
+    """Read a log.txt back: [(epoch, {name: value}), ...]."""
+    rows = []
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            epoch, _, rest = line.strip().partition(") ")
+            pairs = (item.split(" - ") for item in rest.split("; ") if item)
+            rows.append((int(epoch), {name: float(value) for name, value in pairs}))
+    return rows
+
+
+# %%
+print(format_log_line(3, epoch_means([{"l1_pyramid": 0.5, "equivariance_value": 0.02},
+                                      {"l1_pyramid": 0.3, "equivariance_value": 0.04}])))
+
+# %% [markdown]
+# A checkpoint is the authors' dict (`generator`, `kp_detector`, `discriminator`, their three
+# `optimizer_*` states, `epoch`; chapter 04's `save_checkpoint` writes it atomically). To resume
+# *exactly*, we add three entries their loader ignores: the schedulers' states, torch's random
+# number generator state (it draws the pairs and the equivariance warps) and the next epoch to run.
+# The authors resume by running the saved epoch again; we continue after it, so a run killed and
+# resumed ends with the same weights as one that was never interrupted.
+
+# %% tags=["export"]
+import torch
+
+from fomm_teach.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+
+
+def checkpoint_name(epoch):
+    """The authors' file name: '%08d-checkpoint.pth.tar' % epoch."""
+    return f"{epoch:08d}-checkpoint.pth.tar"
+
+
+def save_training_state(path, models, optimizers, schedulers, epoch, config=None):
+    """Checkpoint after `epoch` (0-based) finished, in the authors' layout plus what `resume` needs."""
+    extra = {f"scheduler_{name}": scheduler.state_dict() for name, scheduler in schedulers.items()}
+    extra.update(next_epoch=epoch + 1, rng_state=torch.get_rng_state())
+    if config is not None:
+        extra["config"] = config
+    return save_checkpoint(path, models, optimizers, epoch=epoch, extra=extra)
+
+
+def load_training_state(path, models, optimizers, schedulers):
+    """Load a checkpoint to continue training; returns the epoch to run next.
+
+    With our entries (schedulers, RNG state, next_epoch) the run continues exactly; a file from the
+    authors' code has none, so, as they do, the saved epoch is run again with a fresh RNG state.
+    """
+    epoch = load_checkpoint(path, models, optimizers)
+    checkpoint = read_checkpoint(path)
+    if "next_epoch" not in checkpoint:
+        for scheduler in schedulers.values():   # the authors' last_epoch = start_epoch - 1
+            for _ in range(epoch):
+                scheduler.step()
+        return epoch
+    for name, scheduler in schedulers.items():
+        scheduler.load_state_dict(checkpoint[f"scheduler_{name}"])
+    torch.set_rng_state(checkpoint["rng_state"])
+    return int(checkpoint["next_epoch"])
+
+
+# %% [markdown]
+# ## 6.4 The data: synthetic puppets, easy things first
+#
+# On a CPU the faithful model learned nothing in 8 minutes on 64×64 windmills with pairs up to 15
+# frames apart (`shared/reference`, §5): all keypoints sat on the body centre. Two things make the
+# task learnable in minutes without touching the equations:
+#
+# - **cheap iterations**: 32×32 frames and narrow networks (≈ 0.3 M parameters);
+# - **a curriculum**: the first epochs show pairs whose driving frame is the source under a small
+#   random global affine (the only motion is one rigid transform, so keypoints and Jacobians are
+#   easy to read off), then real pairs a few frames apart, then further apart; optionally the
+#   `rigid` level before `windmill`.
+#
+# The curriculum lives in the config, next to the authors' keys:
+#
+# ```yaml
+# dataset_params:
+#   root_dir: synthetic:windmill      # the level (fomm_teach.data.factory)
+#   frame_shape: [32, 32, 3]
+#   synthetic_params: {num_frames: 32, seed: 0, num_videos: 800}
+#   curriculum:                       # each list: [[from_epoch, value], ...]
+#     level: [[0, rigid], [4, windmill]]
+#     max_gap: [[0, 2], [8, 6], [16, 31]]
+#     affine_warmup: {epochs: 2, sigma: 0.1}
+# ```
+
+# %% tags=["export"]
+import torch
+import torch.nn.functional as F
+
+from fomm_teach.data.synthetic import SyntheticVideos
+from fomm_teach.errors import FommTeachError
+from fomm_teach.keypoints import make_coordinate_grid
+
+SYNTHETIC_PREFIX = "synthetic:"
+
+
+def scheduled(schedule, epoch):
+    """The value of a [[from_epoch, value], ...] schedule at `epoch` (a plain value is constant)."""
+    if not isinstance(schedule, list):
+        return schedule
+    current = schedule[0][1]
+    for start, value in schedule:
+        if epoch >= start:
+            current = value
+    return current
+
+
+def random_affine_pair(source, sigma, generator=None):
+    """Driving frames made as small global affines of the source (the curriculum's warm-up).
+
+    source (B, C, H, W); the warp is z -> [I + N(0, sigma²)] z + N(0, sigma²), sampled backward with
+    border padding (align_corners=True, the course's grid). Returns (B, C, H, W).
+    """
+    bs, _, height, width = source.shape
+    theta = torch.eye(2, 3).view(1, 2, 3) + sigma * torch.randn(bs, 2, 3, generator=generator)   # (B, 2, 3)
+    theta = theta.to(device=source.device, dtype=source.dtype)
+    grid = make_coordinate_grid((height, width), dtype=source.dtype, device=source.device)      # (H, W, 2)
+    grid = grid.view(1, height * width, 2) @ theta[:, :, :2].transpose(1, 2) + theta[:, None, :, 2]  # (B, H·W, 2)
+    grid = grid.view(bs, height, width, 2)                                                       # (B, H, W, 2)
+    return F.grid_sample(source, grid, padding_mode="border", align_corners=True)
+
+
+class SyntheticBatches:
+    """Epochs of synthetic training pairs, rendered a batch at a time, with a curriculum.
+
+    dataset_params: the config section (root_dir 'synthetic:LEVEL', frame_shape, synthetic_params,
+    curriculum); train_params: batch_size, num_repeats. One epoch is num_repeats passes over
+    num_videos videos, in a random order, batch_size at a time (last partial batch dropped, as the
+    authors' DataLoader does). All randomness comes from torch's global generator, so it is saved
+    with a checkpoint and resuming replays the same batches.
+    """
+
+    def __init__(self, dataset_params, train_params, device="cpu"):
+        root_dir = str(dataset_params.get("root_dir", ""))
+        if not root_dir.startswith(SYNTHETIC_PREFIX):
+            raise FommTeachError(f"SyntheticBatches needs root_dir 'synthetic:LEVEL', got {root_dir!r}.")
+        options = dict(dataset_params.get("synthetic_params") or {})
+        self.num_videos = int(options.pop("num_videos", 1000))
+        self.options = options
+        self.size = int(dataset_params.get("frame_shape", (64, 64, 3))[0])
+        self.curriculum = dict(dataset_params.get("curriculum") or {})
+        self.curriculum.setdefault("level", root_dir[len(SYNTHETIC_PREFIX):])
+        self.batch_size = int(train_params["batch_size"])
+        self.num_repeats = int(train_params.get("num_repeats", 1))
+        self.device = torch.device(device)
+        self._videos = {}
+
+    def videos(self, epoch):
+        """The SyntheticVideos the curriculum uses at `epoch`."""
+        level = scheduled(self.curriculum["level"], epoch)
+        max_gap = scheduled(self.curriculum.get("max_gap", self.options.get("max_gap")), epoch)
+        key = (level, max_gap)
+        if key not in self._videos:
+            options = {**self.options, "max_gap": max_gap}
+            try:
+                self._videos[key] = SyntheticVideos(level, size=self.size, split="train", **options)
+            except (TypeError, ValueError) as err:
+                raise FommTeachError(f"dataset_params.synthetic_params / curriculum: {err}. Fix the config.") from None
+        return self._videos[key]
+
+    def steps_per_epoch(self):
+        return self.num_repeats * self.num_videos // self.batch_size
+
+    def epoch(self, epoch):
+        """Yield the batches {'source', 'driving'} (B, 3, S, S) of one epoch."""
+        videos = self.videos(epoch)
+        warmup = self.curriculum.get("affine_warmup") or {}
+        affine = epoch < warmup.get("epochs", 0)
+        order = torch.cat([torch.randperm(self.num_videos) for _ in range(self.num_repeats)])
+        for step in range(self.steps_per_epoch()):
+            indices = order[step * self.batch_size:(step + 1) * self.batch_size]
+            pairs = videos.pairs(indices.tolist(), torch.default_generator)
+            source = pairs["source"]
+            driving = random_affine_pair(source, warmup["sigma"]) if affine else pairs["driving"]
+            yield {"source": source.to(self.device), "driving": driving.to(self.device)}
+
+
+class FramesBatches:
+    """Epochs of the authors' data pipeline: build_dataset -> DatasetRepeater -> shuffled DataLoader."""
+
+    def __init__(self, dataset_params, train_params, device="cpu"):
+        from fomm_teach.data import DatasetRepeater, build_dataset
+
+        dataset = DatasetRepeater(build_dataset(dataset_params, is_train=True), train_params.get("num_repeats", 1))
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=train_params["batch_size"], shuffle=True,
+                                                  drop_last=True, num_workers=train_params.get("num_workers", 0))
+        self.device = torch.device(device)
+
+    def steps_per_epoch(self):
+        return len(self.loader)
+
+    def epoch(self, epoch):
+        for batch in self.loader:
+            yield {"source": batch["source"].to(self.device), "driving": batch["driving"].to(self.device)}
+
+
+def make_batches(config, device="cpu"):
+    """The training batches a config asks for: SyntheticBatches for 'synthetic:LEVEL', else FramesBatches."""
+    dataset_params, train_params = config["dataset_params"], config["train_params"]
+    if str(dataset_params.get("root_dir", "")).startswith(SYNTHETIC_PREFIX):
+        return SyntheticBatches(dataset_params, train_params, device)
+    return FramesBatches(dataset_params, train_params, device)
+
+
+# %%
+batches = make_batches(config)
+fig, axes = plt.subplots(2, 4, figsize=(9, 4.8))
+for row, epoch in enumerate([0, config["dataset_params"]["curriculum"]["affine_warmup"]["epochs"]]):
+    batch = next(batches.epoch(epoch))
+    for column in range(2):
+        viz.show_image(axes[row, 2 * column], batch["source"][column], f"epoch {epoch}: source")
+        viz.show_image(axes[row, 2 * column + 1], batch["driving"][column], f"epoch {epoch}: driving")
+fig.suptitle("top: warm-up pairs (a global affine of the source); bottom: real pairs of one video")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 6.5 The loop
+#
+# `train` runs epochs of `train_step`, writes `log.txt`, a picture per epoch (`train-vis/`, the
+# columns of the authors' Visualizer), and checkpoints every `checkpoint_freq` epochs and at the
+# end. A `callback(event)` sees every step and every epoch (here: live plots); returning `True`
+# stops the run after a final checkpoint.
+
+# %% tags=["export"]
+import numpy as np
+import torch
+
+
+def _disk(image, center, radius, color):
+    """Paint a filled disk of `radius` pixels at `center` (column, row) on image (H, W, 3), in place."""
+    rows, cols = np.ogrid[:image.shape[0], :image.shape[1]]
+    inside = (cols - center[0]) ** 2 + (rows - center[1]) ** 2 <= radius ** 2
+    image[inside] = color
+
+
+def _with_keypoints(image, kp_value, kp_size):
+    """(3, H, W) tensor and (K, 2) keypoints -> (H, W, 3) array with a coloured disk per keypoint."""
+    from matplotlib import colormaps
+
+    array = image.detach().cpu().float().clamp(0, 1).permute(1, 2, 0).numpy().copy()   # (H, W, 3)
+    colors = colormaps["gist_rainbow"](np.linspace(0, 1, kp_value.shape[0]))[:, :3]
+    for k, (x, y) in enumerate(kp_value.detach().cpu().float().tolist()):
+        center = ((x + 1) / 2 * (array.shape[1] - 1), (y + 1) / 2 * (array.shape[0] - 1))
+        _disk(array, center, kp_size, colors[k])
+    return array
+
+
+def visualize(x, generated, kp_size=1, rows=4):
+    """The authors' Visualizer grid as an (rows·H, columns·W, 3) uint8 array.
+
+    Columns: source + keypoints, transformed frame + keypoints (when equivariance is on), driving +
+    keypoints, deformed source, prediction, occlusion map, the K+1 soft masks coloured and summed.
+    """
+    from matplotlib import colormaps
+    import torch.nn.functional as F
+
+    height, width = x["source"].shape[2:]
+    rows = min(rows, x["source"].shape[0])
+
+    def resized(image):   # (B, C, h, w) -> (B, 3, H, W)
+        image = F.interpolate(image.detach().float(), size=(height, width), mode="nearest")
+        return image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image
+
+    def plain(image):
+        return image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()   # (H, W, 3)
+
+    columns = [[_with_keypoints(x["source"][i], generated["kp_source"]["value"][i], kp_size) for i in range(rows)]]
+    if "transformed_frame" in generated:
+        columns.append([_with_keypoints(generated["transformed_frame"][i], generated["transformed_kp"]["value"][i],
+                                        kp_size) for i in range(rows)])
+    columns.append([_with_keypoints(x["driving"][i], generated["kp_driving"]["value"][i], kp_size) for i in range(rows)])
+    for key in ("deformed", "prediction", "occlusion_map"):
+        if key in generated:
+            columns.append([plain(image) for image in resized(generated[key][:rows]).cpu()])
+    if "mask" in generated:
+        mask = resized(generated["mask"][:rows].flatten(0, 1)[:, None]).view(rows, -1, 3, height, width)   # (B, K+1, 3, H, W)
+        colors = torch.tensor(colormaps["gist_rainbow"](np.linspace(0, 1, mask.shape[1] - 1))[:, :3], dtype=torch.float32)
+        colors = torch.cat([torch.zeros(1, 3), colors]).view(1, -1, 3, 1, 1)                                # (1, K+1, 3, 1, 1)
+        columns.append([plain(image) for image in (mask.cpu() * colors).sum(1)])
+    grid = np.concatenate([np.concatenate(column, axis=0) for column in columns], axis=1)   # (rows·H, cols·W, 3)
+    return (grid * 255).round().astype(np.uint8)
+
+
+# %% tags=["export"]
+import warnings
+from pathlib import Path
+
+import imageio.v3 as iio
+import torch
+from tqdm.auto import tqdm
+
+from fomm_teach.config import load_config
+from fomm_teach.errors import FommTeachError
+from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
+from fomm_teach.models import build_models
+
+
+def last_checkpoint(out_dir):
+    """The newest '%08d-checkpoint.pth.tar' in out_dir, or None."""
+    found = sorted(Path(out_dir).glob("*-checkpoint.pth.tar"))
+    return found[-1] if found else None
+
+
+def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress=True, visualize_every=1):
+    """Train the three networks of `config` (a dict, shipped name or YAML path) into `out_dir`.
+
+    Writes out_dir/log.txt (per-epoch loss means, authors' format), out_dir/train-vis/%08d-rec.png,
+    out_dir/%08d-checkpoint.pth.tar every train_params.checkpoint_freq epochs and at the end, and a
+    copy of the config. resume: a checkpoint to continue from (with its optimisers, schedulers and
+    RNG state). callback(event) is called after every step (event['kind'] == 'step') and every
+    epoch ('epoch') with the step, epoch, losses, batch, generated and models; if it returns True,
+    training stops after a checkpoint. Returns {'models', 'log': [(epoch, means)], 'checkpoint'}.
+    A nan or inf loss raises FommTeachError naming the step, the loss terms and the last checkpoint.
+    """
+    import yaml
+
+    config = load_config(config)
+    train_params = config["train_params"]
+    out_dir = Path(out_dir)
+    (out_dir / "train-vis").mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    device = torch.device(device)
+    models = build_models(config, device=device)
+    optimizers = build_optimizers(models, train_params)
+    schedulers = build_schedulers(optimizers, train_params)
+    start_epoch, checkpoint = 0, None
+    if resume is not None:
+        start_epoch, checkpoint = load_training_state(resume, models, optimizers, schedulers), Path(resume)
+    generator_full = GeneratorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
+                                        train_params).to(device)
+    discriminator_full = DiscriminatorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
+                                                train_params).to(device)
+    batches = make_batches(config, device)
+    kp_size = config.get("visualizer_params", {}).get("kp_size", 1)
+    log, stop, step = [], False, start_epoch * batches.steps_per_epoch()
+
+    def save(epoch):
+        return save_training_state(out_dir / checkpoint_name(epoch), models, optimizers, schedulers, epoch, config)
+
+    epoch = start_epoch
+    for epoch in range(start_epoch, train_params["num_epochs"]):
+        step_losses = []
+        bar = tqdm(batches.epoch(epoch), total=batches.steps_per_epoch(), desc=f"epoch {epoch}",
+                   disable=not progress, leave=False)
+        for x in bar:
+            try:
+                losses, generated = train_step(generator_full, discriminator_full, optimizers, x)
+            except NonFiniteLoss as err:
+                last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written yet"
+                raise FommTeachError(
+                    f"training stopped at epoch {epoch}, step {step}: {err}; the weights were not updated by "
+                    f"this step and {last}. Lower the learning rates or the loss weights, then resume.") from None
+            step_losses.append(losses)
+            bar.set_postfix({name: f"{value:.3f}" for name, value in losses.items()})
+            if callback is not None and callback(dict(kind="step", step=step, epoch=epoch, losses=losses, batch=x,
+                                                      generated=generated, models=models)):
+                stop = True
+            step += 1
+            if stop:
+                break
+        means = epoch_means(step_losses)
+        log.append((epoch, means))
+        with open(out_dir / "log.txt", "a", encoding="utf-8") as file:
+            file.write(format_log_line(epoch, means) + "\n")
+        if visualize_every and (epoch + 1) % visualize_every == 0 and step_losses:
+            iio.imwrite(out_dir / "train-vis" / f"{epoch:08d}-rec.png", visualize(x, generated, kp_size))
+        with warnings.catch_warnings():   # with generator_gan 0 the discriminator's optimiser never steps
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\(\)`")
+            for scheduler in schedulers.values():
+                scheduler.step()
+        if (epoch + 1) % train_params.get("checkpoint_freq", 1) == 0:
+            checkpoint = save(epoch)
+        if callback is not None and callback(dict(kind="epoch", step=step, epoch=epoch, losses=means, batch=x,
+                                                  generated=generated, models=models)):
+            stop = True
+        if stop:
+            break
+    if log and (checkpoint is None or checkpoint.name != checkpoint_name(log[-1][0])):
+        checkpoint = save(log[-1][0])
+    return {"models": models, "log": log, "checkpoint": checkpoint}
