@@ -163,13 +163,6 @@ def read_video(path, frame_shape=(256, 256, 3), frame_indices=None) -> np.ndarra
     return video if frame_indices is None else video[list(frame_indices)]
 
 
-def num_frames(path, frame_shape=(256, 256, 3)) -> int:
-    """Frame count of an entry; cheap for folders (counts files)."""
-    if video_layout(path) == "folder":
-        return len(frame_files(path))
-    return len(read_video(path, frame_shape))
-
-
 def _to_uint8(frames) -> np.ndarray:
     """(T, H, W, 3) or (T, 3, H, W) float in [0, 1] (numpy or torch) -> uint8 (T, H, W, 3)."""
     frames = np.asarray(frames.detach().cpu() if hasattr(frames, "detach") else frames, dtype=np.float32)
