@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from fomm_teach.data.augmentation import AllAugmentationTransform, ColorJitter, RandomCrop, RandomFlip, RandomResize
+from fomm_teach.data.augmentation import (
+    AllAugmentationTransform,
+    ColorJitter,
+    RandomCrop,
+    RandomFlip,
+    RandomResize,
+    RandomRotation,
+)
 
 
 def make_pair(shift=3, size=24):
@@ -82,3 +89,10 @@ def test_pipeline_from_the_mgif_config_parameters():
     )
     out = transform(make_pair(size=20), torch.Generator().manual_seed(0))
     assert out.shape == (2, 3, 20, 20) and out.dtype == torch.float32
+
+
+def test_rotation_turns_both_frames_by_the_same_angle():
+    frame = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(2))
+    out = RandomRotation(degrees=30)(torch.stack([frame, frame]), torch.Generator().manual_seed(0))
+    assert out.shape == (2, 3, 16, 16)
+    assert torch.equal(out[0], out[1]) and not torch.allclose(out[0], frame, atol=1e-2)
