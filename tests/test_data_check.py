@@ -115,3 +115,12 @@ def test_training_can_refuse_a_bad_dataset_up_front(tmp_path, clip):
     add_bad_files(tmp_path, clip)
     with pytest.raises(FommTeachError, match="truncated.mp4"):
         require_valid_dataset(params)
+
+
+def test_synthetic_dataset_command_writes_a_dataset_that_checks_clean(tmp_path, capsys):
+    out = tmp_path / "synth"
+    assert main(["synthetic-dataset", str(out), "--level", "rigid", "--layout", "png", "--train", "3",
+                 "--test", "1", "--size", "24", "--frames", "4", "--clips-per-id", "2"]) == 0  # fmt: skip
+    assert sorted(p.name for p in (out / "train").iterdir()) == ["id0000#000.png", "id0000#001.png", "id0001#000.png"]
+    assert main(["check-dataset", str(out), "--frame-shape", "24", "24", "--id-sampling"]) == 0
+    assert "no problems found" in capsys.readouterr().out

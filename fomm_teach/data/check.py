@@ -16,6 +16,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
+from fomm_teach.data import synthetic_disk
 from fomm_teach.data.frames import dataset_split, video_id
 from fomm_teach.data.video_io import IMAGE_EXTENSIONS, decode_video_file, decoder_message, frame_files, video_layout
 from fomm_teach.errors import FommTeachError
@@ -259,6 +260,8 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
+    """Add ``check-dataset`` and its companion ``synthetic-dataset`` (which writes test data)."""
+    synthetic_disk.register(subparsers)
     parser = subparsers.add_parser(
         "check-dataset",
         help="list what is wrong with a dataset folder and how to fix it",
