@@ -170,8 +170,13 @@ class Vgg19(nn.Module):
                 nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(layer.bias)
         if state_dict is not None:
-            features.load_state_dict({key.removeprefix("features."): value for key, value in state_dict.items()
-                                      if not key.startswith("classifier.")})
+            try:
+                features.load_state_dict({key.removeprefix("features."): value for key, value in state_dict.items()
+                                          if not key.startswith("classifier.")})
+            except RuntimeError as err:
+                raise FommTeachError(
+                    f"These weights are not a torchvision VGG19 state_dict (keys features.0.weight … "
+                    f"features.34.bias): {err}") from None
         self.slices = nn.ModuleList(features[start:stop] for start, stop in VGG19_SLICES)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))   # (1, 3, 1, 1)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))     # (1, 3, 1, 1)
@@ -210,7 +215,12 @@ def load_vgg19_imagenet(path=None):
             "name a local copy in train_params.vgg19_weights, or choose an offline loss: "
             "train_params.perceptual_backbone: random (random VGG features) or none (then set "
             "loss_weights.perceptual to 0 and use loss_weights.l1_pyramid).")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or a pickled model instead of weights
+        raise FommTeachError(
+            f"Cannot read the VGG19 weights in {path} ({type(err).__name__}: {err}). Use torchvision's "
+            "vgg19-dcbb9e9d.pth (a state_dict); delete a half-downloaded file and fetch it again.") from None
 
 
 def build_vgg19(train_params):

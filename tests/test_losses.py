@@ -465,3 +465,12 @@ def test_the_equivariance_warp_uses_the_generators_align_corners(align_corners):
     _, generated = GeneratorFullModel(kp_detector, generator, discriminator, params)(x)
     unchanged = torch.allclose(generated["transformed_frame"], x["driving"], atol=1e-6)
     assert unchanged == align_corners
+
+
+def test_unreadable_or_wrong_vgg19_weights_give_clear_errors(tmp_path):
+    broken = tmp_path / "vgg19-dcbb9e9d.pth"
+    broken.write_bytes(b"PK\x03\x04 half a download")
+    with pytest.raises(FommTeachError, match="Cannot read the VGG19 weights"):
+        load_vgg19_imagenet(str(broken))
+    with pytest.raises(FommTeachError, match="not a torchvision VGG19 state_dict"):
+        Vgg19({"features.0.weight": torch.zeros(3)})
