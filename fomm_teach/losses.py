@@ -231,7 +231,7 @@ class Transform:
         grid = make_coordinate_grid((height, width), dtype=frame.dtype, device=frame.device)  # (H, W, 2)
         grid = self.warp_coordinates(grid.view(1, height * width, 2))                         # (B, H·W, 2)
         grid = grid.view(self.bs, height, width, 2)                                           # (B, H, W, 2)
-        return F.grid_sample(frame, grid, padding_mode="reflection", align_corners=self.align_corners)
+        return F.grid_sample(frame, grid, padding_mode="reflection", align_corners=self.align_corners)  # (B, C, H, W)
 
     def jacobian(self, coordinates):
         """∂W/∂p at coordinates (B, N, 2): (B, N, 2, 2) with J[..., i, j] = ∂W_i/∂p_j.
@@ -274,7 +274,7 @@ def equivariance_jacobian_loss(jacobian_driving, jacobian_transformed, warp_jaco
     Zero exactly when J_d = ∇W · J_t. Returns a scalar.
     """
     product = torch.inverse(jacobian_driving) @ (warp_jacobian @ jacobian_transformed)   # (B, K, 2, 2)
-    eye = torch.eye(2, dtype=product.dtype, device=product.device).view(1, 1, 2, 2)
+    eye = torch.eye(2, dtype=product.dtype, device=product.device).view(1, 1, 2, 2)       # (1, 1, 2, 2)
     return torch.abs(eye - product).mean()
 
 

@@ -17,7 +17,7 @@
 #
 # | section | loss key | what it compares |
 # |---|---|---|
-# | 5.1–5.2 | `perceptual` | VGG19 features of the prediction and the driving frame, at several image scales |
+# | 5.1–5.2 | `perceptual` (offline: our `l1_pyramid`) | VGG19 features (or pixels) of the prediction and the driving frame, at several image scales |
 # | 5.3–5.5 | `equivariance_value`, `equivariance_jacobian` | keypoints of a frame and of a randomly warped copy of it |
 # | 5.6 | `gen_gan`, `feature_matching`, `disc_gan` | a patch discriminator's view of real and generated frames |
 # | 5.7 | all of them | the two "full models" that a training step calls |
@@ -37,7 +37,6 @@ import time
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 
 # Image size for the demonstrations: small in quick mode (tests), larger for a learner.
 SIZE = 64 if course.quick else 128
@@ -450,7 +449,7 @@ class Transform:
         grid = make_coordinate_grid((height, width), dtype=frame.dtype, device=frame.device)  # (H, W, 2)
         grid = self.warp_coordinates(grid.view(1, height * width, 2))                         # (B, H·W, 2)
         grid = grid.view(self.bs, height, width, 2)                                           # (B, H, W, 2)
-        return F.grid_sample(frame, grid, padding_mode="reflection", align_corners=self.align_corners)
+        return F.grid_sample(frame, grid, padding_mode="reflection", align_corners=self.align_corners)  # (B, C, H, W)
 
     def jacobian(self, coordinates):
         """∂W/∂p at coordinates (B, N, 2): (B, N, 2, 2) with J[..., i, j] = ∂W_i/∂p_j.
@@ -602,7 +601,7 @@ def equivariance_jacobian_loss(jacobian_driving, jacobian_transformed, warp_jaco
     Zero exactly when J_d = ∇W · J_t. Returns a scalar.
     """
     product = torch.inverse(jacobian_driving) @ (warp_jacobian @ jacobian_transformed)   # (B, K, 2, 2)
-    eye = torch.eye(2, dtype=product.dtype, device=product.device).view(1, 1, 2, 2)
+    eye = torch.eye(2, dtype=product.dtype, device=product.device).view(1, 1, 2, 2)       # (1, 1, 2, 2)
     return torch.abs(eye - product).mean()
 
 
