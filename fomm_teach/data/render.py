@@ -128,8 +128,8 @@ def render_parts(identity: dict, transforms: torch.Tensor, size: int):
     part = {key: identity[key][:, None] for key in _PART_KEYS}  # each (N, 1, P), broadcasts to (N, T, P)
     pixels_per_unit = torch.linalg.det(transforms[..., :2, :2]).abs().sqrt() * (size - 1) / 2  # (N, T, P)
     k = EDGE_SHARPNESS * pixels_per_unit  # (N, T, P)
-    # Every quantity below is an affine function of the pixel's (x, y): build one 5x3 matrix per part
-    # and frame, and evaluate all five at every pixel with one matrix product.
+    # Five per-pixel quantities are affine functions of the pixel's (x, y): build their 5x3 matrix
+    # per part and frame, then evaluate rows[:, 0] x + rows[:, 1] y + rows[:, 2] at every pixel.
     to_local = torch.linalg.inv(transforms)[..., :2, :]  # (N, T, P, 2, 3) frame -> local (u, v)
     shift = torch.zeros_like(to_local)
     shift[..., 0, 2] = part["center_u"]
@@ -140,24 +140,26 @@ def render_parts(identity: dict, transforms: torch.Tensor, size: int):
     direction = torch.stack([torch.cos(part["stripe_angle"]), torch.sin(part["stripe_angle"])], -1)  # (N, 1, P, 2)
     phase = (2 * math.pi / part["stripe_period"])[..., None] * (direction[..., None] * q).sum(-2)  # (N, T, P, 3)
     phase[..., 2] += part["stripe_phase"]
+    # rows (N, T, P, 5, 3), one per quantity: k q_u, k q_v, phase, k (q_u - dot_u), k (q_v - dot_v)
     rows = torch.cat([k[..., None, None] * q, phase[..., None, :], k[..., None, None] * (q - dot_offset)], -2)
-    # rows: (N, T, P, 5, 3) for k q_u, k q_v, phase, k (q_u - dot_u), k (q_v - dot_v)
     grid = coordinate_grid(size, dtype=transforms.dtype, device=transforms.device).reshape(-1, 2)  # (S*S, 2)
-    pixels = torch.cat([grid, torch.ones_like(grid[:, :1])], 1).T  # (3, S*S)
-    planes = rows @ pixels  # (N, T, P, 5, S*S)
+    planes = torch.addcmul(rows[..., 2:], rows[..., :1], grid[:, 0])  # (N, T, P, 5, S*S): c + a x
+    planes.addcmul_(rows[..., 1:2], grid[:, 1])  # + b y
     kq_u, kq_v, stripe_phase, kd_u, kd_v = planes.unbind(-2)  # each (N, T, P, S*S)
 
     radius = part["roundness"] * torch.minimum(part["half_length"], part["half_width"])  # (N, 1, P)
-    d_u = kq_u.abs() - (k * (part["half_length"] - radius))[..., None]
-    d_v = kq_v.abs() - (k * (part["half_width"] - radius))[..., None]
-    k_sdf = torch.sqrt(d_u.clamp(min=0) ** 2 + d_v.clamp(min=0) ** 2) + torch.maximum(d_u, d_v).clamp(max=0)
-    k_sdf = k_sdf - (k * radius)[..., None]  # (N, T, P, S*S), signed distance x k
-    alpha = torch.sigmoid(-k_sdf) * part["present"][..., None]
+    d_u = kq_u.abs().sub_((k * (part["half_length"] - radius))[..., None])
+    d_v = kq_v.abs().sub_((k * (part["half_width"] - radius))[..., None])
+    outside = (d_u.clamp(min=0).square_() + d_v.clamp(min=0).square_()).sqrt_()
+    k_sdf = outside.add_(torch.maximum(d_u, d_v).clamp_(max=0))
+    k_sdf.sub_((k * radius)[..., None])  # (N, T, P, S*S), signed distance x k
+    alpha = torch.sigmoid(k_sdf.neg_()).mul_(part["present"][..., None])
 
-    stripes = torch.sigmoid(STRIPE_SHARPNESS * torch.sin(stripe_phase))
+    stripes = torch.sin(stripe_phase).mul_(STRIPE_SHARPNESS).sigmoid_()
     half_mask = torch.sigmoid(kq_v)  # the v > 0 half of the part
-    dot = torch.sigmoid((k * 0.35 * part["half_width"])[..., None] - torch.sqrt(kd_u**2 + kd_v**2))
-    stripe_weight = stripes * half_mask * (1 - dot)
+    dot_distance = (kd_u.square() + kd_v.square()).sqrt_()
+    dot = dot_distance.neg_().add_((k * 0.35 * part["half_width"])[..., None]).sigmoid_()
+    stripe_weight = stripes.mul_(half_mask).mul_(1 - dot)
     paint = torch.stack([1 - dot - stripe_weight, stripe_weight, dot], 3)  # (N, T, P, 3, S*S)
     shape = transforms.shape[:3] + (size, size)
     return alpha.reshape(shape), paint.reshape(shape[:3] + (3,) + shape[3:])  # (N, T, P, S, S), (N, T, P, 3, S, S)
