@@ -7,7 +7,7 @@ import argparse
 import pytest
 import torch
 
-from fomm_teach import demo
+from fomm_teach import cli, demo
 from fomm_teach.errors import FommTeachError
 
 torch.set_num_threads(1)
@@ -19,20 +19,15 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
-def test_demo_writes_the_keypoint_figures(tmp_path):
+def test_demo_writes_the_keypoint_figures_and_prints_them(tmp_path, capsys):
     out = tmp_path / "out"
     args = parse(["demo", "--out", str(out), "--config", "small-64"])
     assert args.run(args) == 0
+    printed = capsys.readouterr().out
     for name in ("keypoints.png", "heatmaps.png"):
         data = (out / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
-
-
-def test_demo_prints_every_file_it_wrote(tmp_path, capsys):
-    args = parse(["demo", "--out", str(tmp_path), "--config", "small-64"])
-    args.run(args)
-    printed = capsys.readouterr().out
-    assert f"wrote {tmp_path / 'keypoints.png'}" in printed and f"wrote {tmp_path / 'heatmaps.png'}" in printed
+        assert f"wrote {out / name}" in printed
 
 
 def test_demo_refuses_a_file_as_out(tmp_path):
@@ -41,3 +36,11 @@ def test_demo_refuses_a_file_as_out(tmp_path):
     args = parse(["demo", "--out", str(target)])
     with pytest.raises(FommTeachError, match="is a file"):
         args.run(args)
+
+
+def test_the_command_line_runs_the_demo_and_reports_errors_without_traceback(tmp_path, capsys):
+    assert cli.main(["demo", "--out", str(tmp_path / "out"), "--config", "small-64"]) == 0
+    assert (tmp_path / "out" / "keypoints.png").is_file()
+    assert cli.main(["demo", "--out", str(tmp_path / "out" / "keypoints.png")]) == 2
+    err = capsys.readouterr().err
+    assert "fomm-teach demo: error:" in err and "is a file" in err and "Traceback" not in err
