@@ -20,7 +20,9 @@ row i, the ``align_corners=True`` convention; matrices act on column vectors (x,
   map that FOMM's first-order motion approximates around a keypoint
   (T(z) = p_s + J_s J_d^-1 (z - p_d), with J = the 2x2 block of A and p = A applied to a rest point).
 - ``masks`` (T, P, H, W): the visible weight of each part after depth compositing (zero where an
-  occluder covers it); ``background_mask`` (T, H, W) = 1 - masks.sum(1).
+  occluder covers it); ``background_mask`` (T, H, W) = 1 - masks.sum(1). P is fixed per level
+  (rigid 1, windmill 4, puppet 10); a windmill with two limbs has ``identity['present'][3] == 0``
+  and an all-zero mask for the missing one (its affine and joint are still defined).
 - ``joints`` (T, P, 2): each part's joint (where it hangs on its parent; for the root, its centre);
   ``centers`` (T, P, 2): each part's shape centre. Both in frame coordinates, (x, y).
 - In FOMM's keypoint format (:func:`ground_truth_keypoints`): ``value`` = ``centers`` and
