@@ -189,6 +189,11 @@ def test_guard_catches_a_solution_without_a_check(tmp_path):
     assert "notebooks/99_toy.py, cell 5" in message and "solution without a check" in message
 
 
+def test_guard_catches_a_check_of_another_function(tmp_path):
+    message = guard_error(tmp_path, TOY.replace("double = checks.check_double(double)", "triple = checks.check_triple(triple)"))
+    assert "notebooks/99_toy.py, cell 6" in message and "does not mention double" in message
+
+
 def test_guard_catches_a_stub_that_does_not_raise(tmp_path):
     message = guard_error(tmp_path, TOY.replace('raise NotImplementedError("Exercise 99.1: double the values")', "pass"))
     assert "must raise NotImplementedError" in message

@@ -18,7 +18,7 @@ Cell ids are derived from the cell's content, so building twice gives identical 
 
 Before writing anything the build guard checks every exercise: an ``exercise`` stub raises
 ``NotImplementedError`` and is followed by a ``solution`` defining the same names with the same
-signatures, which is followed by a check cell calling ``checks.check_...``.
+signatures, which is followed by a check cell passing it to ``checks.check_...``.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def check_exercises(notebook: nbformat.NotebookNode, source: str) -> None:
 
     Rules: tags come from the course vocabulary; an ``exercise`` stub raises
     ``NotImplementedError`` and its next code cell is a ``solution`` with the same signatures;
-    the code cell after a ``solution`` is a check cell calling ``checks.check_...``; every
+    the code cell after a ``solution`` is a check cell calling ``checks.check_...`` on a name the
+    solution defines; every
     ``solution`` follows an ``exercise``.
     """
     code_cells = [(number, cell) for number, cell in enumerate(notebook.cells, start=1) if cell.cell_type == "code"]
@@ -150,6 +151,12 @@ def check_exercises(notebook: nbformat.NotebookNode, source: str) -> None:
             if following is None or tags(following[1]) & {"exercise", "solution"} or not CHECK_CALL.search(following[1].source):
                 raise FommTeachError(
                     f"{where}: solution without a check: the next code cell must call checks.check_<name>(...)."
+                )
+            names = _definitions(cell.source, where)
+            if not any(re.search(rf"\b{re.escape(name)}\b", following[1].source) for name in names):
+                raise FommTeachError(
+                    f"{cell_label(source, following[0])}: the check after the solution at {where} does not "
+                    f"mention {' or '.join(sorted(names))}; pass the learner's function to its checker."
                 )
 
 
