@@ -22,7 +22,7 @@
 # 1. the paper's idea in two pictures;
 # 2. the course map: which notebook builds which part;
 # 3. how exercises and their checks work, with one tiny worked exercise;
-# 4. how to run the course on a laptop, on Binder or on Colab.
+# 4. how to run the course on a laptop, on Binder or on Colab, and a setup check.
 
 # %%
 from fomm_teach import checks
@@ -272,6 +272,26 @@ _ = checks.check_column_to_x(column_to_x_off_by_one)
 #
 # **Cells that need a GPU** start with `%%gpu`: on a CPU they print that they were skipped, so
 # "Run all" always reaches the end.
+
+# %% [markdown]
+# ## 0.5 Setup check
+#
+# The cell below builds a tiny keypoint detector (the network of chapter 01) and runs it on a
+# random image on `course.device`. If it prints ✅, your installation has everything the course
+# needs.
+
+# %%
+import sys
+
+from fomm_teach.keypoints import KPDetector
+
+assert sys.version_info >= (3, 10), f"the course needs Python >= 3.10, this is {sys.version.split()[0]}"
+tiny_detector = KPDetector(block_expansion=8, num_kp=5, num_channels=3, max_features=32, num_blocks=3,
+                           temperature=0.1, estimate_jacobian=True).to(course.device)
+kp = tiny_detector(torch.rand(2, 3, 32, 32, device=course.device))
+assert kp["value"].shape == (2, 5, 2) and kp["jacobian"].shape == (2, 5, 2, 2)
+print(f"✅ setup works: a KPDetector ran on {course.device}; keypoints {tuple(kp['value'].shape)}, "
+      f"Jacobians {tuple(kp['jacobian'].shape)}")
 
 # %% [markdown]
 # ## Summary
