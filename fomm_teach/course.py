@@ -76,7 +76,7 @@ def start(seed: int = 0, threads: int | None = None, verbose: bool = True) -> Co
     course = Course(device=device, quick=quick_mode(), seed=seed, threads=threads)
     _register_gpu_magic(course)
     if verbose:
-        where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {threads} threads"
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{threads} threads"
         print(
             f"fomm_teach {__version__} | python {platform.python_version()} | torch {torch.__version__} "
             f"| numpy {np.__version__} | device {device} ({where}) | quick mode {'on' if course.quick else 'off'} "
