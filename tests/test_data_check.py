@@ -39,6 +39,10 @@ def add_bad_files(root, clip):
     path = write_video(train / "truncated.mp4", clip, "mp4")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+    cut = train / "cut_short.mp4"  # index at the front: the first frames still decode
+    iio.imwrite(cut, (np.random.default_rng(0).random((40, SIZE, SIZE, 3)) * 255).astype(np.uint8),
+                fps=25, plugin="FFMPEG", output_params=["-movflags", "+faststart"])  # fmt: skip
+    cut.write_bytes(cut.read_bytes()[: int(cut.stat().st_size * 0.6)])
     write_video(train / "single", clip[:1], "folder")
     mixed = write_video(train / "mixed", clip, "folder")
     iio.imwrite(mixed / "0000009.png", np.zeros((SIZE + 4, SIZE, 3), np.uint8))
@@ -59,6 +63,7 @@ def test_each_bad_file_gets_its_own_message(tmp_path, clip):
     for name, severity, problem in found:
         by_file.setdefault(name, []).append((severity, problem))
     assert any(s == "error" and "unreadable or truncated" in p for s, p in by_file["truncated.mp4"])
+    assert any(s == "error" and "truncated video: decoded" in p for s, p in by_file["cut_short.mp4"])
     assert any(s == "error" and "at least 2" in p for s, p in by_file["single"])
     assert any(s == "error" and "different sizes" in p for s, p in by_file["mixed"])
     assert any(s == "warning" and "grayscale" in p for s, p in by_file["grey"])

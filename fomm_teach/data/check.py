@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 
 from fomm_teach.data import synthetic_disk
 from fomm_teach.data.frames import dataset_split, video_id
-from fomm_teach.data.video_io import IMAGE_EXTENSIONS, decode_video_file, decoder_message, frame_files, video_layout
+from fomm_teach.data.video_io import (
+    IMAGE_EXTENSIONS,
+    decode_video_file,
+    decoder_message,
+    expected_frame_count,
+    frame_files,
+    video_layout,
+)
 from fomm_teach.errors import FommTeachError
 
 REENCODE = "re-encode it (ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p OUT.mp4) or delete it"
@@ -140,6 +147,10 @@ def _check_video_file(report, path, frame_shape):
         return None
     if len(frames) < 2:
         report.add(path, "error", f"{len(frames)} frame(s); a training pair needs at least 2", "remove it")
+    expected = expected_frame_count(path)
+    if expected is not None and len(frames) < expected - 1:
+        report.add(path, "error", f"truncated video: decoded {len(frames)} of the {expected} frames its header announces",
+                   "copy or download the file again, or " + REENCODE)  # fmt: skip
     kinds = Counter(note for frame in frames for note in _image_kind(frame))
     for (problem, fix), count in kinds.items():
         report.add(path, "warning", f"{count} frame(s) are {problem}", fix)

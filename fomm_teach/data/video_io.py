@@ -98,6 +98,30 @@ def decode_video_file(path) -> list[np.ndarray]:
         return iio2.mimread(path, memtest=False)
 
 
+def expected_frame_count(path) -> int | None:
+    """Frames an .mp4/.mov container announces (duration x fps), or None when it does not say.
+
+    A file cut short after its index (``-movflags +faststart``) still decodes, just with fewer
+    frames than this; comparing the two finds it.
+    """
+    import imageio.v2 as iio2
+
+    if Path(path).suffix.lower() not in (".mp4", ".mov"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = iio2.get_reader(path)
+            meta = reader.get_meta_data()
+            reader.close()
+    except Exception:  # an unreadable file is reported by the decoder itself
+        return None
+    fps, duration = meta.get("fps"), meta.get("duration")
+    if not fps or not duration or duration == float("inf"):
+        return None
+    return round(fps * duration)
+
+
 def decoder_message(err: Exception) -> str:
     """The first line of a decoder's error (ffmpeg appends its whole log)."""
     text = str(err).strip()
