@@ -25,8 +25,9 @@ def problems(report):
     return [(f.path.rsplit("/", 1)[-1], f.severity, f.problem) for f in report.findings]
 
 
-def test_a_good_dataset_passes_and_exits_zero(tmp_path, capsys):
-    good_dataset(tmp_path)
+@pytest.mark.parametrize("layout", ["gif", "mp4", "folder", "png"])
+def test_a_good_dataset_passes_and_exits_zero(tmp_path, capsys, layout):
+    good_dataset(tmp_path, layout)
     assert check_dataset(tmp_path, frame_shape=(SIZE, SIZE, 3)).findings == []
     assert main(["check-dataset", str(tmp_path), "--frame-shape", str(SIZE), str(SIZE)]) == 0
     assert "no problems found" in capsys.readouterr().out
