@@ -32,7 +32,12 @@ def apply_override(config: dict, assignment: str) -> None:
     node = config
     for key in path:
         node = node.setdefault(key, {})
-    node[last] = yaml.safe_load(value)
+    value = yaml.safe_load(value)
+    try:   # YAML 1.1 reads 1e-3 as a string
+        value = float(value) if isinstance(value, str) else value
+    except ValueError:
+        pass
+    node[last] = value
 
 
 def main() -> None:

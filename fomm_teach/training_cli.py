@@ -12,20 +12,11 @@ synthetic videos, for the shipped model by default.
 from __future__ import annotations
 
 import time
-from importlib import resources
 from pathlib import Path
 
 import torch
 
 from fomm_teach.errors import FommTeachError
-
-SHIPPED_CHECKPOINT = "synthetic-windmill.pth.tar"   # in fomm_teach/assets/, with its config beside it
-
-
-def shipped_model_path() -> Path:
-    """The shipped model's checkpoint in the installed package."""
-    return Path(str(resources.files("fomm_teach") / "assets" / SHIPPED_CHECKPOINT))
-
 
 def register(subparsers) -> None:
     train_parser = subparsers.add_parser(
@@ -90,6 +81,7 @@ def run_evaluate(args) -> int:
     from fomm_teach.config import load_config
     from fomm_teach.evaluate import evaluate_synthetic, format_metrics
     from fomm_teach.models import build_models
+    from fomm_teach.shipped import shipped_model_path
 
     prefix = "synthetic:"
     if not args.data.startswith(prefix):

@@ -1,0 +1,95 @@
+"""Held-out metrics on cases with a known answer."""
+
+import pytest
+import torch
+from torch import nn
+
+from fomm_teach.cli import main as cli_main
+from fomm_teach.data.synthetic import SyntheticVideos
+from fomm_teach.evaluate import (evaluate_synthetic, format_metrics, keypoint_quality, linear_fit_r2,
+                                 relative_keypoints)
+
+
+class CopySource(nn.Module):
+    """A 'generator' that moves nothing: its prediction is the source."""
+
+    def forward(self, source_image, kp_driving, kp_source):
+        return {"prediction": source_image}
+
+
+class FixedKeypoints(nn.Module):
+    """A 'detector' that puts K keypoints at the same place in every frame."""
+
+    def __init__(self, num_kp=3):
+        super().__init__()
+        self.num_kp = num_kp
+
+    def forward(self, image):
+        batch = image.shape[0]
+        return {"value": torch.zeros(batch, self.num_kp, 2), "jacobian": torch.eye(2).expand(batch, self.num_kp, 2, 2)}
+
+
+def test_r2_is_one_for_an_exact_linear_map_and_low_for_noise():
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(200, 6, generator=generator)
+    weights, bias = torch.randn(6, 3, generator=generator), torch.randn(3, generator=generator)
+    targets = features @ weights + bias
+    r2, prediction = linear_fit_r2(features[:100], targets[:100], features[100:], targets[100:])
+    assert r2 == pytest.approx(1.0, abs=1e-9)
+    assert torch.allclose(prediction, targets[100:], atol=1e-4)
+    noise = torch.randn(200, 3, generator=generator)
+    r2_noise, _ = linear_fit_r2(features[:100], noise[:100], features[100:], noise[100:])
+    assert r2_noise < 0.1
+
+
+def test_keypoints_that_are_the_joints_score_r2_one_and_zero_pixels():
+    generator = torch.Generator().manual_seed(1)
+    joints = torch.rand(6, 5, 2, 2, generator=generator) * 2 - 1            # (V, T, P, 2)
+    centers = torch.rand(6, 5, 2, 2, generator=generator) * 2 - 1
+    kp_values = torch.cat([joints, centers], dim=2) * 0.5 + 0.1            # (V, T, 4, 2): an affine map of the truth
+    present = torch.ones(6, 2)
+    present[4, 1] = 0                                                      # one video lacks part 1
+    quality = keypoint_quality(kp_values, joints, centers, present, size=64)
+    assert quality["r2"] == pytest.approx(1.0, abs=1e-6)
+    assert quality["pixel_error"] == pytest.approx(0.0, abs=1e-3)
+    still = torch.zeros_like(kp_values)                                     # keypoints that never move
+    blind = keypoint_quality(still, joints, centers, present, size=64)
+    assert blind["r2"] < 0.05 and blind["pixel_error"] > 1
+
+
+def test_relative_keypoints_follow_the_driving_change():
+    generator = torch.Generator().manual_seed(2)
+
+    def kp():
+        return {"value": torch.rand(1, 3, 2, generator=generator),
+                "jacobian": torch.eye(2) + 0.1 * torch.randn(1, 3, 2, 2, generator=generator)}
+
+    source, driving, initial = kp(), kp(), kp()
+    same = relative_keypoints(source, initial, initial)                     # no motion: the source's keypoints
+    assert torch.allclose(same["value"], source["value"]) and torch.allclose(same["jacobian"], source["jacobian"], atol=1e-6)
+    moved = relative_keypoints(source, driving, initial)
+    assert torch.allclose(moved["value"] - source["value"], driving["value"] - initial["value"])
+    assert torch.allclose(moved["jacobian"], driving["jacobian"] @ torch.inverse(initial["jacobian"]) @ source["jacobian"],
+                          atol=1e-6)
+
+
+def test_a_model_that_copies_the_source_scores_the_copy_source_l1():
+    metrics = evaluate_synthetic(FixedKeypoints(), CopySource(), "rigid", 16, num_videos=4, num_frames=6)
+    videos = SyntheticVideos("rigid", size=16, num_frames=6, split="test")
+    expected = sum(float((videos.video(i)["frames"] - videos.video(i)["frames"][:1]).abs().mean()) for i in range(4)) / 4
+    assert metrics["copy_l1"] == pytest.approx(expected, rel=1e-6)
+    assert metrics["l1"] == pytest.approx(expected, rel=1e-6)
+    assert metrics["transfer_l1"] == pytest.approx(metrics["transfer_copy_l1"], rel=1e-6)
+    assert metrics["r2"] < 0.05                                             # fixed keypoints explain nothing
+    report = format_metrics(metrics, "rigid")
+    assert "ratio 1.00" in report and "R²" in report
+
+
+def test_evaluate_cli_rejects_real_data_and_a_checkpoint_without_config(tmp_path, capsys):
+    assert cli_main(["evaluate", "--data", "vox", "--checkpoint", str(tmp_path / "x.pth.tar")]) == 2
+    assert "synthetic:" in capsys.readouterr().err
+    from fomm_teach.checkpoint import save_checkpoint
+    from fomm_teach.models import build_models
+    path = save_checkpoint(tmp_path / "bare.pth.tar", build_models("synthetic-fast"))
+    assert cli_main(["evaluate", "--data", "synthetic:rigid", "--checkpoint", str(path)]) == 2
+    assert "--config" in capsys.readouterr().err
