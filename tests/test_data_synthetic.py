@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fomm_teach.data.render import coordinate_grid
 from fomm_teach.data.synthetic import SyntheticBatches, SyntheticPairs, SyntheticVideos, ground_truth_keypoints
+from fomm_teach.keypoints import make_coordinate_grid
 
 LEVELS = ["rigid", "windmill", "puppet"]
 SIZE = 48
@@ -33,7 +33,7 @@ def warp_by_ground_truth(source, source_owner, driving_owner, backward):
     Returns the warped source, the owner label per driving pixel, and the warped source owners.
     """
     size = source.shape[-1]
-    grid = coordinate_grid(size)  # (S, S, 2)
+    grid = make_coordinate_grid((size, size))  # (S, S, 2)
     homogeneous = torch.cat([grid, torch.ones(size, size, 1)], -1)  # (S, S, 3)
     per_part = torch.einsum("pij,hwj->phwi", backward, homogeneous)  # (P, S, S, 2)
     candidates = torch.cat([grid[None], per_part], 0)  # (1+P, S, S, 2)
@@ -202,12 +202,6 @@ def test_cross_identity_target_is_identity_b_with_a_relative_motion():
     shift_driving = a["centers"][:, 0] - a["centers"][:1, 0]
     assert torch.allclose(shift_target, shift_driving, atol=1e-5)
     assert not torch.allclose(cross["target"][-1], a["frames"][-1], atol=0.05)  # it is B, not A
-
-
-def test_grid_matches_motion_module_when_present():
-    motion = pytest.importorskip("fomm_teach.motion")
-    grid = motion.make_coordinate_grid((5, 5), torch.float32)
-    assert torch.allclose(grid, coordinate_grid(5))
 
 
 def test_batches_are_the_dataset_items_rendered_together():

@@ -2,9 +2,10 @@
 
 Everything here is vectorised over a batch of N videos, T frames and P parts, in pure torch.
 
-Coordinates. Frames use the normalised (x, y) grid of the whole course (spec section 0): for an
-S x S frame, pixel column j has x = 2j/(S-1) - 1 and row i has y = 2i/(S-1) - 1, so -1 and +1 are
-the centres of the border pixels (the ``align_corners=True`` convention of ``F.grid_sample``).
+Coordinates. Frames use the normalised (x, y) grid of the whole course (spec section 0,
+``make_coordinate_grid``): for an S x S frame, pixel column j has x = 2j/(S-1) - 1 and row i has
+y = 2i/(S-1) - 1, so -1 and +1 are the centres of the border pixels (the ``align_corners=True``
+convention of ``F.grid_sample``).
 Matrices act on column vectors (x, y, 1).
 
 Each part k lives in its own *local* coordinates (u, v). At time t a 2x3 affine ``M_k(t)`` maps
@@ -27,19 +28,14 @@ import math
 import torch
 import torch.nn.functional as F
 
+from fomm_teach.keypoints import make_coordinate_grid
+
 # Layout of a pose vector (..., 4 + P): root translation x, y, log scale, log aspect, then one
 # angle per part (part 0: the root's rotation; part k >= 1: its joint angle relative to rest).
 POSE_CX, POSE_CY, POSE_LOG_SCALE, POSE_LOG_ASPECT, POSE_ANGLES = 0, 1, 2, 3, 4
 
 EDGE_SHARPNESS = 2.0  # slope of the soft edge, per pixel of signed distance
 STRIPE_SHARPNESS = 3.0  # how square the sinusoidal stripes are (0: pure sine)
-
-
-def coordinate_grid(size: int, *, dtype=torch.float32, device=None) -> torch.Tensor:
-    """The normalised (x, y) grid of an S x S frame: (S, S, 2), x = 2j/(S-1) - 1 (spec section 0)."""
-    axis = torch.linspace(-1.0, 1.0, size, dtype=dtype, device=device)
-    y, x = torch.meshgrid(axis, axis, indexing="ij")  # (S, S) each
-    return torch.stack([x, y], dim=-1)  # (S, S, 2)
 
 
 def _rotation_translation(angle: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
@@ -101,7 +97,7 @@ def ground_truth_geometry(identity: dict, pose: torch.Tensor) -> dict:
 def render_background(identity: dict, size: int) -> torch.Tensor:
     """Static backgrounds (N, 3, S, S): kind 0 plain, 1 linear gradient, 2 smooth noise texture."""
     colors = identity["bg_colors"]  # (N, 2, 3)
-    grid = coordinate_grid(size, dtype=colors.dtype, device=colors.device)  # (S, S, 2)
+    grid = make_coordinate_grid((size, size), dtype=colors.dtype, device=colors.device)  # (S, S, 2)
     angle = identity["bg_angle"]  # (N,)
     direction = torch.stack([torch.cos(angle), torch.sin(angle)], -1)  # (N, 2)
     ramp = (grid[None] * direction[:, None, None, :]).sum(-1).mul(0.5).add(0.5).clamp(0, 1)  # (N, S, S)
@@ -142,7 +138,8 @@ def render_parts(identity: dict, transforms: torch.Tensor, size: int):
     phase[..., 2] += part["stripe_phase"]
     # rows (N, T, P, 5, 3), one per quantity: k q_u, k q_v, phase, k (q_u - dot_u), k (q_v - dot_v)
     rows = torch.cat([k[..., None, None] * q, phase[..., None, :], k[..., None, None] * (q - dot_offset)], -2)
-    grid = coordinate_grid(size, dtype=transforms.dtype, device=transforms.device).reshape(-1, 2)  # (S*S, 2)
+    grid = make_coordinate_grid((size, size), dtype=transforms.dtype, device=transforms.device)  # (S, S, 2)
+    grid = grid.reshape(-1, 2)  # (S*S, 2)
     planes = torch.addcmul(rows[..., 2:], rows[..., :1], grid[:, 0])  # (N, T, P, 5, S*S): c + a x
     planes.addcmul_(rows[..., 1:2], grid[:, 1])  # + b y
     kq_u, kq_v, stripe_phase, kd_u, kd_v = planes.unbind(-2)  # each (N, T, P, S*S)

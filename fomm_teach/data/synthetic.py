@@ -10,9 +10,10 @@ Video ``index`` of a ``SyntheticVideos`` is a pure function of (level, seed, spl
 identity and its motion come from two ``torch.Generator`` streams seeded from those numbers, so the
 same seed gives the same video on any machine, in any order, in any DataLoader worker.
 
-Ground-truth convention (all frame coordinates are the normalised (x, y) grid of
-``fomm_teach.motion.make_coordinate_grid``: x = 2j/(W-1) - 1 for column j, y = 2i/(H-1) - 1 for
-row i, the ``align_corners=True`` convention; matrices act on column vectors (x, y, 1)):
+Ground-truth convention. All frame coordinates are the normalised (x, y) grid of
+``make_coordinate_grid`` (``fomm_teach.keypoints``, also used by ``fomm_teach.motion``):
+x = 2j/(W-1) - 1 for column j, y = 2i/(H-1) - 1 for row i, the ``align_corners=True`` convention;
+matrices act on column vectors (x, y, 1).
 
 - ``affine`` (T, P, 2, 3): for part k at frame t, the map from the part's *rest-pose* frame
   coordinates to its frame coordinates at t, A_k(t) = M_k(t) M_k(rest)^-1. A pixel z of the driving
