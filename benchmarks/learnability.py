@@ -65,7 +65,7 @@ def main() -> None:
     size = dataset_params["frame_shape"][0]
     print(f"recipe {args.recipe} {' '.join(args.set)} | held-out level {level}, {args.videos} videos, {size}px "
           f"| {args.threads} threads", flush=True)
-    print(f"{'minutes':>7} {'iters':>6} {'epoch':>5} {'L1/copy':>8} {'R2':>6} {'px err':>6} {'L1':>7}", flush=True)
+    print(f"{'minutes':>7} {'iters':>6} {'epoch':>5} {'L1/copy':>8} {'R2':>6} {'R2 p0':>6} {'px err':>6} {'L1':>7}", flush=True)
 
     state = {"train_seconds": 0.0, "last": time.perf_counter(), "next": args.every, "iterations": 0}
 
@@ -74,7 +74,7 @@ def main() -> None:
         metrics = evaluate_synthetic(event["models"]["kp_detector"], event["models"]["generator"], level, size,
                                      num_videos=args.videos, cross_identity=False)
         print(f"{minutes:7.1f} {state['iterations']:6d} {event['epoch']:5d} {metrics['l1'] / metrics['copy_l1']:8.3f} "
-              f"{metrics['r2']:6.3f} {metrics['pixel_error']:6.2f} {metrics['l1']:7.4f}", flush=True)
+              f"{metrics['r2']:6.3f} {metrics['r2_parts'][0]:6.3f} {metrics['pixel_error']:6.2f} {metrics['l1']:7.4f}", flush=True)
 
     def callback(event):
         if event["kind"] != "step":

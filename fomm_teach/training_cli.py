@@ -1,6 +1,6 @@
 """``fomm-teach train`` and ``fomm-teach evaluate``.
 
-    fomm-teach train --config NAME|PATH [--resume PATH] [--device D] [--out DIR]
+    fomm-teach train --config NAME|PATH [--resume PATH] [--device D] [--out DIR] [--seed S]
     fomm-teach evaluate [--checkpoint PATH] [--config NAME|PATH] --data synthetic:LEVEL [--videos N]
 
 ``train`` runs :func:`fomm_teach.train.train`; without ``--out`` it writes to
@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     train_parser.add_argument("--out", default=None, help="output folder (default: log/<config> <date>, "
                               "or the checkpoint's folder with --resume)")
     train_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    train_parser.add_argument("--seed", type=int, default=0, help="seeds torch (weights, pairs, warps); "
+                              "ignored with --resume, which restores the checkpoint's random state")
     train_parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     train_parser.set_defaults(run=run_train)
 
@@ -64,6 +66,7 @@ def run_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
     config = load_config(args.config)
     if args.out:
         out_dir = Path(args.out)
