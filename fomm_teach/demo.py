@@ -1,10 +1,11 @@
-"""``fomm-teach demo``: render the first chapter's figures into a folder, offline and on a CPU.
+"""``fomm-teach demo``: render the keypoint figures of the course into a folder, offline and on a CPU.
 
-What it shows: a keypoint detector (``KPDetector``, chapter 01) built from a shipped config runs on
-a synthetic picture; the demo saves the picture with its numbered keypoints and Jacobian axes, and
-the detector's K heatmaps. The detector is freshly initialised (seeded), so its keypoints do not
-mean anything yet: this demo shows the machinery end to end. The animation job replaces it once
-the course ships a trained model.
+With the model that ships in the package (trained on synthetic windmills, chapter 06), it takes a
+held-out synthetic video and writes: the first frame with the learned keypoints and Jacobian
+axes, the detector's heatmaps, and a strip of driving frames next to the same frames re-posed from
+frame 0 by the generator. With ``--config NAME`` (or when the shipped model is missing) it shows a
+freshly initialised detector of that config on a synthetic face instead: the machinery of chapter
+01, whose keypoints mean nothing yet. The animation job (a later chapter) builds on this.
 """
 
 from __future__ import annotations
@@ -19,19 +20,22 @@ from fomm_teach.config import load_config
 from fomm_teach.errors import FommTeachError
 
 DEFAULT_CONFIG = "vox-256"
+SHIPPED_LEVEL = "windmill"  # the synthetic level the shipped model was trained on (fomm_teach/shipped.py)
 
 
 def register(subparsers) -> None:
     """Add the ``demo`` subcommand to the ``fomm-teach`` parser."""
     parser = subparsers.add_parser(
         "demo",
-        help="render the keypoint detector's figures into a folder (offline, CPU, a few seconds)",
+        help="render keypoint, heatmap and reconstruction figures into a folder (offline, CPU, seconds)",
         description=__doc__.split("\n\n")[1],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the PNG files")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="shipped config name or YAML path")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the detector's initial weights")
+    parser.add_argument("--config", default=None,
+                        help=f"show an untrained detector of this config (name or YAML path) instead of the "
+                             f"shipped model; without the shipped model, {DEFAULT_CONFIG} is used")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the untrained detector's weights")
     parser.set_defaults(run=run)
 
 
@@ -59,32 +63,27 @@ def draw_jacobians(ax, kp_value, jacobian, image_size, length=0.08):
             ax.plot([x, x + dx], [y, y + dy], color=viz.keypoint_color(k), linewidth=1.5)
 
 
-def render_figures(config_name: str, seed: int, out: Path) -> list[Path]:
-    """Run the detector on a synthetic picture; write ``keypoints.png`` and ``heatmaps.png`` into ``out``."""
+def keypoint_figures(detector, image: torch.Tensor, title: str, out: Path) -> list[Path]:
+    """``keypoints.png`` (image, numbered keypoints, Jacobian axes) and ``heatmaps.png`` (one per keypoint).
+
+    detector: a ``KPDetector`` (put in eval mode here); image: (3, S, S) in [0, 1].
+    """
     from fomm_teach import viz
 
-    config = load_config(config_name)
-    height, width = config["dataset_params"]["frame_shape"][:2]
-    if height != width:
-        raise FommTeachError(f"demo: config {config_name} has a non-square frame_shape {height}x{width}.")
-    torch.manual_seed(seed)
-    detector = build_kp_detector(config).eval()
-    image = viz.synthetic_frame(height)                                # (3, H, W)
+    size = image.shape[-1]
+    detector.eval()
     with torch.no_grad():
         kp = detector(image[None], return_heatmap=True)                # value (1, K, 2), heatmap (1, K, h, w)
     num_kp, heatmap_size = kp["heatmap"].shape[1], kp["heatmap"].shape[-1]
 
-    written = []
     fig = Figure(figsize=(6, 6))
     ax = fig.add_subplot()
-    viz.show_image(ax, image, f"KPDetector ({config_name}, untrained, seed {seed}) on a {height}×{width} "
-                              f"synthetic face:\n{num_kp} numbered keypoints; lines: columns of each Jacobian")
+    viz.show_image(ax, image, f"{title}\n{num_kp} numbered keypoints; lines: the columns of each Jacobian")
     if "jacobian" in kp:
-        draw_jacobians(ax, kp["value"][0], kp["jacobian"][0], height)
-    viz.draw_keypoints(ax, kp["value"][0], height)
+        draw_jacobians(ax, kp["value"][0], kp["jacobian"][0], size)
+    viz.draw_keypoints(ax, kp["value"][0], size)
     fig.tight_layout()
-    written.append(out / "keypoints.png")
-    fig.savefig(written[-1], dpi=100)
+    fig.savefig(out / "keypoints.png", dpi=100)
 
     columns = min(num_kp, 5)
     rows = -(-num_kp // columns)
@@ -94,22 +93,81 @@ def render_figures(config_name: str, seed: int, out: Path) -> list[Path]:
         viz.show_heatmap(ax, kp["heatmap"][0, k], title=f"heatmap of keypoint {k}", label="probability")
         x, y = viz.to_pixels(kp["value"][0, k:k + 1], heatmap_size)[0].tolist()
         ax.scatter([x], [y], s=30, color=viz.keypoint_color(k), edgecolors="black", zorder=3)
-    fig.suptitle(f"Softmax heatmaps ({heatmap_size}×{heatmap_size}: the unpadded 7×7 head trims 3 cells per "
-                 "side); dot: soft-argmax", fontsize=11)
+    fig.suptitle(f"Softmax heatmaps, {heatmap_size}×{heatmap_size} for a {size}×{size} input "
+                 "(downsampled, then the unpadded 7×7 head trims 3 cells per side); dot: soft-argmax", fontsize=11)
     fig.tight_layout()
-    written.append(out / "heatmaps.png")
-    fig.savefig(written[-1], dpi=100)
-    return written
+    fig.savefig(out / "heatmaps.png", dpi=100)
+    return [out / "keypoints.png", out / "heatmaps.png"]
+
+
+def untrained_figures(config_name: str, seed: int, out: Path) -> list[Path]:
+    """The keypoint figures of a freshly initialised detector of ``config_name`` on a synthetic face."""
+    from fomm_teach import viz
+
+    config = load_config(config_name)
+    height, width = config["dataset_params"]["frame_shape"][:2]
+    if height != width:
+        raise FommTeachError(f"demo: config {config_name} has a non-square frame_shape {height}x{width}.")
+    torch.manual_seed(seed)
+    detector = build_kp_detector(config)
+    title = f"KPDetector ({config_name}, untrained, seed {seed}) on a {height}×{height} synthetic face"
+    return keypoint_figures(detector, viz.synthetic_frame(height), title, out)
+
+
+def shipped_figures(out: Path, num_frames: int = 8) -> list[Path]:
+    """The shipped model on held-out synthetic video 0: keypoint figures and ``reconstruction.png``."""
+    from fomm_teach import viz
+    from fomm_teach.data.synthetic import SyntheticVideos
+    from fomm_teach.evaluate import reconstruct
+    from fomm_teach.shipped import load_shipped_model
+
+    models, config = load_shipped_model()
+    size = config["dataset_params"]["frame_shape"][0]
+    clip = SyntheticVideos(SHIPPED_LEVEL, size=size, split="test").video(0)
+    step = max(1, clip["frames"].shape[0] // num_frames)
+    frames = clip["frames"][::step][:num_frames]                       # (T, 3, S, S)
+    title = f"the shipped model's KPDetector on a held-out {SHIPPED_LEVEL} frame ({size}×{size})"
+    written = keypoint_figures(models["kp_detector"], frames[0], title, out)
+
+    with torch.no_grad():
+        prediction, kp_value = reconstruct(models["kp_detector"], models["generator"], frames)  # (T, 3, S, S), (T, K, 2)
+    fig = Figure(figsize=(1.9 * len(frames), 4.8))
+    for column in range(len(frames)):
+        top = fig.add_subplot(2, len(frames), column + 1)
+        viz.show_image(top, frames[column], f"driving, frame {step * column}")
+        viz.draw_keypoints(top, kp_value[column], size, numbers=False, size=15)
+        bottom = fig.add_subplot(2, len(frames), len(frames) + column + 1)
+        viz.show_image(bottom, prediction[column], "frame 0 re-posed")
+        for ax in (top, bottom):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+    fig.suptitle("Shipped model on a held-out video: top, driving frames with their keypoints; bottom, the "
+                 "generator re-poses frame 0 with each frame's keypoints", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "reconstruction.png", dpi=100)
+    return written + [out / "reconstruction.png"]
 
 
 def run(args: argparse.Namespace) -> int:
+    from fomm_teach.shipped import shipped_model_path
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise FommTeachError(f"demo: --out {out} is a file; give a folder (it is created if missing).")
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    for path in render_figures(args.config, args.seed, out):
+    use_shipped = args.config is None and shipped_model_path().is_file()
+    if use_shipped:
+        written = shipped_figures(out)
+    else:
+        written = untrained_figures(args.config or DEFAULT_CONFIG, args.seed, out)
+    for path in written:
         print(f"wrote {path}")
-    print("The detector is untrained, so its keypoints are not meaningful yet; notebooks/01_keypoints "
-          "explains every step.")
+    if use_shipped:
+        print("Chapter 06 trains this model; chapters 01-04 build its parts.")
+    else:
+        print("This detector is untrained, so its keypoints are not meaningful yet; notebooks/01_keypoints "
+              "explains every step.")
     return 0

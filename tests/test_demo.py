@@ -44,3 +44,26 @@ def test_the_command_line_runs_the_demo_and_reports_errors_without_traceback(tmp
     assert cli.main(["demo", "--out", str(tmp_path / "out" / "keypoints.png")]) == 2
     err = capsys.readouterr().err
     assert "fomm-teach demo: error:" in err and "is a file" in err and "Traceback" not in err
+
+
+def test_demo_uses_the_shipped_model_when_it_is_there(tmp_path, monkeypatch, capsys):
+    """The shipped-model path, with an untrained model of the shipped config standing in for the asset."""
+    from fomm_teach import shipped
+    from fomm_teach.config import load_config
+    from fomm_teach.models import build_models
+
+    def stand_in(device="cpu"):
+        config = load_config("synthetic-windmill")
+        models = build_models(config)
+        return {"kp_detector": models["kp_detector"], "generator": models["generator"]}, config
+
+    checkpoint = tmp_path / "model.pth.tar"
+    checkpoint.write_bytes(b"stand-in")
+    monkeypatch.setattr(shipped, "shipped_model_path", lambda: checkpoint)
+    monkeypatch.setattr(shipped, "load_shipped_model", stand_in)
+    out = tmp_path / "out"
+    assert cli.main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("keypoints.png", "heatmaps.png", "reconstruction.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG") and f"wrote {out / name}" in printed
+    assert "Chapter 06 trains this model" in printed
