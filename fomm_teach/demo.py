@@ -114,21 +114,19 @@ def untrained_figures(config_name: str, seed: int, out: Path) -> list[Path]:
     return keypoint_figures(detector, viz.synthetic_frame(height), title, out)
 
 
-def shipped_figures(out: Path, num_frames: int = 8) -> list[Path]:
-    """The shipped model on held-out synthetic video 0: keypoint figures and ``reconstruction.png``."""
+def reconstruction_figure(models: dict, config: dict, num_frames: int = 8) -> Figure:
+    """Held-out synthetic video 0: driving frames with keypoints (top) and frame 0 re-posed to each (bottom).
+
+    models: ``{'kp_detector', 'generator'}`` in eval mode; config: their config (for the frame size).
+    """
     from fomm_teach import viz
     from fomm_teach.data.synthetic import SyntheticVideos
     from fomm_teach.evaluate import reconstruct
-    from fomm_teach.shipped import load_shipped_model
 
-    models, config = load_shipped_model()
     size = config["dataset_params"]["frame_shape"][0]
     clip = SyntheticVideos(SHIPPED_LEVEL, size=size, split="test").video(0)
     step = max(1, clip["frames"].shape[0] // num_frames)
     frames = clip["frames"][::step][:num_frames]                       # (T, 3, S, S)
-    title = f"the shipped model's KPDetector on a held-out {SHIPPED_LEVEL} frame ({size}×{size})"
-    written = keypoint_figures(models["kp_detector"], frames[0], title, out)
-
     with torch.no_grad():
         prediction, kp_value = reconstruct(models["kp_detector"], models["generator"], frames)  # (T, 3, S, S), (T, K, 2)
     fig = Figure(figsize=(1.9 * len(frames), 4.8))
@@ -146,7 +144,20 @@ def shipped_figures(out: Path, num_frames: int = 8) -> list[Path]:
     fig.suptitle("Shipped model on a held-out video: top, driving frames with their keypoints; bottom, the "
                  "generator re-poses frame 0 with each frame's keypoints", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out / "reconstruction.png", dpi=100)
+    return fig
+
+
+def shipped_figures(out: Path) -> list[Path]:
+    """The shipped model on a held-out synthetic video: keypoint figures and ``reconstruction.png``."""
+    from fomm_teach.data.synthetic import SyntheticVideos
+    from fomm_teach.shipped import load_shipped_model
+
+    models, config = load_shipped_model()
+    size = config["dataset_params"]["frame_shape"][0]
+    first_frame = SyntheticVideos(SHIPPED_LEVEL, size=size, split="test").video(0, times=[0])["frames"][0]  # (3, S, S)
+    title = f"the shipped model's KPDetector on a held-out {SHIPPED_LEVEL} frame ({size}×{size})"
+    written = keypoint_figures(models["kp_detector"], first_frame, title, out)
+    reconstruction_figure(models, config).savefig(out / "reconstruction.png", dpi=100)
     return written + [out / "reconstruction.png"]
 
 

@@ -19,7 +19,7 @@
 # CPU, and understood each of the paper's design decisions well enough to change it.
 #
 # This notebook shows
-# 1. the paper's idea in two pictures;
+# 1. the paper's idea in two pictures, and what the finished (small) model does;
 # 2. the course map: which notebook builds which part;
 # 3. how exercises and their checks work, with one tiny worked exercise;
 # 4. how to run the course on a laptop, on Binder or on Colab, and a setup check.
@@ -171,7 +171,28 @@ draw_pipeline(ax)
 plt.show()
 
 # %% [markdown]
-# ## 0.2 The course map
+# ## 0.2 What the finished model does
+#
+# The package ships a small FOMM that chapter 06 trains on a CPU, on synthetic "windmills" (a hub
+# with turning blades). Nobody told it where the hub or the blades are. Below, it sees one held-out
+# video: the top row shows the driving frames with the keypoints it found; the bottom row shows
+# frame 0 re-posed by the generator to match each driving frame, using only the keypoints and
+# Jacobians of the two frames.
+
+# %%
+from IPython.display import display
+
+from fomm_teach.demo import reconstruction_figure
+from fomm_teach.shipped import load_shipped_model, shipped_model_path
+
+if shipped_model_path().is_file():
+    shipped_models, shipped_config = load_shipped_model()
+    display(reconstruction_figure(shipped_models, shipped_config, num_frames=course.pick(quick=4, full=8)))
+else:
+    print(f"The shipped model is not installed ({shipped_model_path()}); chapter 06 shows how to train one.")
+
+# %% [markdown]
+# ## 0.3 The course map
 #
 # Each notebook teaches one part and *is* the source of that part of the library: cells marked
 # `export` are copied into `fomm_teach/<module>.py`, so the code you read is the code that runs.
@@ -193,7 +214,7 @@ plt.show()
 # they will go.
 
 # %% [markdown]
-# ## 0.3 How exercises work
+# ## 0.4 How exercises work
 #
 # Every exercise is three cells:
 # 1. a **stub**: a function with its docstring whose body raises `NotImplementedError`. You
@@ -251,7 +272,7 @@ def column_to_x_off_by_one(column, width):
 _ = checks.check_column_to_x(column_to_x_off_by_one)
 
 # %% [markdown]
-# ## 0.4 Running the course
+# ## 0.5 Running the course
 #
 # **On a laptop** (Linux or macOS, Python ≥ 3.10, about 3 GB of disk for PyTorch):
 # ```
@@ -274,7 +295,7 @@ _ = checks.check_column_to_x(column_to_x_off_by_one)
 # "Run all" always reaches the end.
 
 # %% [markdown]
-# ## 0.5 Setup check
+# ## 0.6 Setup check
 #
 # The cell below builds a tiny keypoint detector (the network of chapter 01) and runs it on a
 # random image on `course.device`. If it prints ✅, your installation has everything the course
