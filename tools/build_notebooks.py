@@ -184,7 +184,7 @@ def _badge(notebook_path: str) -> str:
 
 
 def _new_cell(cell_type: str, source: str, metadata: dict) -> nbformat.NotebookNode:
-    maker = v4.new_code_cell if cell_type == "code" else v4.new_markdown_cell
+    maker = {"code": v4.new_code_cell, "markdown": v4.new_markdown_cell, "raw": v4.new_raw_cell}[cell_type]
     cell = maker(source=source, metadata=metadata)
     cell.pop("id", None)  # assigned from the content in _assign_ids
     return cell
