@@ -9,7 +9,6 @@ import pytest
 
 from fomm_teach.errors import FommTeachError
 from tools import export
-from tools.notebook_source import ROOT
 
 HEADER = """\
 # ---
@@ -138,7 +137,3 @@ def test_a_hand_written_module_is_never_overwritten(tmp_path):
     with pytest.raises(FommTeachError, match="hand-written"):
         export.plan(tmp_path)
     assert (tmp_path / "fomm_teach" / "checks.py").read_text() == '"""Hand-written."""\n'
-
-
-def test_the_repository_library_matches_its_notebooks():
-    assert export.drifted(ROOT) == []
