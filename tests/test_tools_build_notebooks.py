@@ -216,3 +216,24 @@ def test_repository_student_notebooks_have_no_solution_cells():
         tagged = [cell for cell in student["cells"] if "solution" in cell["metadata"].get("tags", [])]
         assert all(cell["cell_type"] == "markdown" for cell in tagged), source_path.name
         assert ["".join(cell["source"]) for cell in tagged] == [build_notebooks.solution_block(code) for code in solutions]
+
+
+def test_jupytext_toml_keeps_version_stamps_out_of_saved_sources(tmp_path):
+    """Saving a notebook as py:percent (what Jupyter + jupytext do) writes the course header only."""
+    import shutil
+    import subprocess
+    import sys
+
+    build(tmp_path)
+
+    def saved_header(folder: Path) -> str:
+        subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--to", "py:percent", "-o", "notebooks/saved.py",
+                        "notebooks/99_toy.ipynb"], cwd=folder, check=True, capture_output=True)
+        text = (folder / "notebooks" / "saved.py").read_text()
+        return text[: text.index("# ---", 5)]
+
+    without = saved_header(tmp_path)
+    assert "jupytext_version" in without  # jupytext's default, which the config removes
+    shutil.copy(ROOT / "jupytext.toml", tmp_path / "jupytext.toml")
+    header = saved_header(tmp_path)
+    assert "jupytext" not in header and "fomm_teach:\n#     module: toy" in header and "name: python3" in header
