@@ -408,7 +408,7 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
         if visualize_every and (epoch + 1) % visualize_every == 0 and step_losses:
             iio.imwrite(out_dir / "train-vis" / f"{epoch:08d}-rec.png", visualize(x, generated, kp_size))
         with warnings.catch_warnings():   # with generator_gan 0 the discriminator's optimiser never steps
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\(\)`")
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
             for scheduler in schedulers.values():
                 scheduler.step()
         if (epoch + 1) % train_params.get("checkpoint_freq", 1) == 0:
