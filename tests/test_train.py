@@ -206,3 +206,17 @@ def test_cli_train_and_resume(tmp_path):
                      "--no-progress"]) == 0
     assert (tmp_path / "run" / "00000000-checkpoint.pth.tar").is_file()
     assert cli_main(["train", "--config", "no-such-config", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_train_reads_a_dataset_in_the_authors_layout(tmp_path):
+    from fomm_teach.data import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path / "data", level="rigid", num_train=4, num_test=1, size=32, num_frames=6)
+    config = tiny_config(num_epochs=1)
+    config["dataset_params"] = {"root_dir": str(tmp_path / "data"), "frame_shape": [32, 32, 3], "id_sampling": False,
+                                "augmentation_params": {"flip_param": {"horizontal_flip": True, "time_flip": True}}}
+    config["train_params"]["num_repeats"] = 2
+    torch.manual_seed(0)
+    result = train(config, tmp_path / "run", progress=False)
+    assert [epoch for epoch, _ in result["log"]] == [0]
+    assert (tmp_path / "run" / "00000000-checkpoint.pth.tar").is_file()
