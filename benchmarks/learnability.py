@@ -9,6 +9,12 @@ minutes, iterations, epoch, held-out reconstruction L1 ÷ copy-the-source L1, an
 map from the learned keypoints to the ground-truth joints and part centres
 (:mod:`fomm_teach.evaluate`). ``--set`` overrides config entries (dotted keys, YAML values), to try
 variants without writing a file. Prints only; the curves we measured are in benchmarks/RESULTS.md.
+
+    python benchmarks/learnability.py --curve-from RUN_DIR [--level windmill] [--stride 5]
+
+prints the same columns for the checkpoints of a finished ``fomm-teach train`` run instead (every
+``--stride``-th epoch; minutes = wall-clock since the run wrote its config.yaml, evaluation included
+only if it ran alongside).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import yaml
@@ -50,9 +57,14 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=16, help="held-out videos per evaluation")
     parser.add_argument("--out", default=None, help="training folder (default: a temporary one)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--curve-from", default=None, help="evaluate the checkpoints of this training folder")
+    parser.add_argument("--stride", type=int, default=5, help="with --curve-from: every n-th checkpoint")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.curve_from:
+        curve_from_checkpoints(Path(args.curve_from), args)
+        return
 
     config = load_config(args.recipe)
     for assignment in args.set:
@@ -91,6 +103,31 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         train(config, args.out or scratch, callback=callback, progress=False, visualize_every=0)
+
+
+def curve_from_checkpoints(run_dir: Path, args) -> None:
+    """Evaluate every args.stride-th checkpoint of a training folder (and its last one)."""
+    from fomm_teach.checkpoint import load_checkpoint
+    from fomm_teach.models import build_models
+
+    config = load_config(run_dir / "config.yaml")
+    start = (run_dir / "config.yaml").stat().st_mtime
+    level = args.level or "windmill"
+    size = config["dataset_params"]["frame_shape"][0]
+    checkpoints = sorted(run_dir.glob("*-checkpoint.pth.tar"))
+    chosen = checkpoints[args.stride - 1::args.stride]
+    if checkpoints and checkpoints[-1] not in chosen:
+        chosen.append(checkpoints[-1])
+    print(f"run {run_dir} | held-out level {level}, {args.videos} videos, {size}px", flush=True)
+    print(f"{'minutes':>7} {'epoch':>5} {'L1/copy':>8} {'R2':>6} {'R2 p0':>6} {'px err':>6} {'L1':>7}", flush=True)
+    for path in chosen:
+        models = build_models(config)
+        epoch = load_checkpoint(path, {"kp_detector": models["kp_detector"], "generator": models["generator"]})
+        metrics = evaluate_synthetic(models["kp_detector"], models["generator"], level, size,
+                                     num_videos=args.videos, cross_identity=False)
+        minutes = (path.stat().st_mtime - start) / 60
+        print(f"{minutes:7.1f} {epoch:5d} {metrics['l1'] / metrics['copy_l1']:8.3f} {metrics['r2']:6.3f} "
+              f"{metrics['r2_parts'][0]:6.3f} {metrics['pixel_error']:6.2f} {metrics['l1']:7.4f}", flush=True)
 
 
 if __name__ == "__main__":
