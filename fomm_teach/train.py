@@ -25,7 +25,7 @@ def build_schedulers(optimizers, train_params):
     """One MultiStepLR(milestones=epoch_milestones, gamma=0.1) per optimiser, stepped once per epoch.
 
     On resume the authors rebuild them with last_epoch = start_epoch - 1; we load their state dicts
-    from the checkpoint instead (see `train`), which gives the same learning rates.
+    from the checkpoint instead (`load_training_state`), which gives the same learning rates.
     """
     milestones = list(train_params.get("epoch_milestones", []))
     return {name: torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
@@ -53,7 +53,8 @@ def train_step(generator_full, discriminator_full, optimizers, x):
     """One iteration of the authors' loop (spec §7). x: {'source', 'driving'} (B, 3, H, W).
 
     Returns (losses, generated): losses {name: float} (generator terms, plus 'disc_gan' when the
-    GAN is on), generated the generator's output dict. Raises NonFiniteLoss before any step.
+    GAN is on), generated the generator's output dict. Raises NonFiniteLoss instead of stepping
+    with a nan or inf loss.
     """
     losses_generator, generated = generator_full(x)
     loss_values = {name: value.mean() for name, value in losses_generator.items()}
