@@ -42,6 +42,14 @@ from fomm_teach import viz
 from fomm_teach.config import load_config
 from fomm_teach.models import build_models
 
+# %% tags=["export"]
+"""The authors' training loop (their train.py, spec §7), taught in notebooks/06_training.py.
+
+Optimisers and schedule, one training iteration, the per-epoch loss log in the authors' format,
+checkpoints with everything needed to resume exactly, the per-epoch picture of their Visualizer,
+synthetic batches with an easy-first curriculum, and `train(config, out_dir)`.
+"""
+
 # %% [markdown]
 # ## 6.1 Optimisers and schedule
 #
@@ -58,12 +66,6 @@ def build_optimizers(models, train_params):
     raise NotImplementedError("Exercise 6.1: one torch.optim.Adam per network, lr from train_params")
 
 # %% tags=["solution", "export"]
-"""The authors' training loop (their train.py, spec §7), taught in notebooks/06_training.py.
-
-Optimisers and schedule, one training iteration, the per-epoch loss log in the authors' format,
-checkpoints with everything needed to resume exactly, the per-epoch picture of their Visualizer,
-synthetic batches with an easy-first curriculum, and `train(config, out_dir)`.
-"""
 import torch
 
 
