@@ -342,6 +342,21 @@ from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
 from fomm_teach.models import build_models
 
 
+def scheduled_loss_weights(train_params, epoch):
+    """loss_weights at `epoch`: train_params.loss_weight_schedule (ours) overrides single weights.
+
+    loss_weight_schedule: {name: [[from_epoch, weight], ...]}, e.g. {equivariance_jacobian: [[0, 0],
+    [8, 10]]} switches that term on at epoch 8. A term whose weight is 0 is not computed at all.
+    """
+    weights = dict(train_params["loss_weights"])
+    for name, schedule in (train_params.get("loss_weight_schedule") or {}).items():
+        if name not in weights:
+            raise FommTeachError(f"train_params.loss_weight_schedule names {name!r}, which is not in loss_weights "
+                                 f"({', '.join(weights)}).")
+        weights[name] = scheduled(schedule, epoch)
+    return weights
+
+
 def last_checkpoint(out_dir):
     """The newest '%08d-checkpoint.pth.tar' in out_dir, or None."""
     found = sorted(Path(out_dir).glob("*-checkpoint.pth.tar"))
@@ -386,6 +401,7 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
 
     epoch = start_epoch
     for epoch in range(start_epoch, train_params["num_epochs"]):
+        generator_full.loss_weights = scheduled_loss_weights(train_params, epoch)
         step_losses = []
         bar = tqdm(batches.epoch(epoch), total=batches.steps_per_epoch(), desc=f"epoch {epoch}",
                    disable=not progress, leave=False)

@@ -220,3 +220,15 @@ def test_train_reads_a_dataset_in_the_authors_layout(tmp_path):
     result = train(config, tmp_path / "run", progress=False)
     assert [epoch for epoch, _ in result["log"]] == [0]
     assert (tmp_path / "run" / "00000000-checkpoint.pth.tar").is_file()
+
+
+def test_loss_weight_schedule_switches_a_term_on_at_an_epoch(tmp_path):
+    torch.manual_seed(0)
+    config = tiny_config(num_epochs=2, loss_weight_schedule={"equivariance_jacobian": [[0, 0], [1, 10]]})
+    result = train(config, tmp_path, progress=False)
+    (epoch0, means0), (epoch1, means1) = result["log"]
+    assert "equivariance_jacobian" not in means0 and "equivariance_jacobian" in means1
+    assert config["train_params"]["loss_weights"]["equivariance_jacobian"] == 10   # the config is not changed
+    config["train_params"]["loss_weight_schedule"] = {"no_such_loss": 1}
+    with pytest.raises(FommTeachError, match="no_such_loss"):
+        train(config, tmp_path / "bad", progress=False)
