@@ -20,6 +20,18 @@ since torch 1.3 the default is ``False``, and the identity warp then shrinks the
 ``false`` reproduces what the authors' current code computes under a modern torch. Only the
 generator (and the dense motion network inside it) warps images, so only it receives the flag.
 
+Keys of ours in ``train_params`` (absent from the authors' files, which keep their meaning):
+
+- ``perceptual_backbone``: ``imagenet`` (default, the authors' VGG19 loss; the weights come from
+  ``train_params.vgg19_weights`` or torchvision's cache, never from a download at run time, and a
+  config that cannot get them stops with a message), ``random`` (randomly initialised VGG19
+  features, offline) or ``none`` (no perceptual loss; its weights must then be zero);
+- ``vgg19_weights``: a local file of torchvision's ``vgg19`` ImageNet weights;
+- ``loss_weights.l1_pyramid``: weight of the offline L1 image-pyramid loss (sum over the pyramid
+  scales of mean |prediction - driving|), logged under its own key.
+
+The synthetic recipes (``synthetic-*``) use ``perceptual_backbone: none`` with ``l1_pyramid``.
+
 ``load_config(name)`` reads a shipped config by name; ``load_config(path)`` reads any YAML file in
 the authors' format as it is.
 """
