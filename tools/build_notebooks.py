@@ -23,7 +23,6 @@ signatures, which is followed by a check cell passing it to ``checks.check_...``
 
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
 import re
@@ -37,7 +36,7 @@ if __package__ in (None, ""):  # run as ``python tools/build_notebooks.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fomm_teach.errors import FommTeachError
-from tools.notebook_source import ROOT, TAGS, cell_label, notebook_sources, read_notebook, relative, tags
+from tools.notebook_source import run_generator, TAGS, cell_label, notebook_sources, read_notebook, relative, tags
 
 # The GitHub repository the badges and the Colab install cell point to.
 REPOSITORY = "fomm-teach/fomm_teach"
@@ -256,56 +255,10 @@ def plan(root: Path) -> tuple[dict[Path, str], list[Path]]:
     return wanted, stale
 
 
-def drifted(root: Path) -> list[str]:
-    """Messages naming each notebook that differs from what its source builds (empty: in sync)."""
-    wanted, stale = plan(root)
-    problems = []
-    for path, text in wanted.items():
-        if not path.exists():
-            problems.append(f"{relative(path, root)}: missing")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"{relative(path, root)}: differs from what notebooks/{path.stem}.py builds")
-    problems += [f"{relative(path, root)}: no source notebooks/{path.stem}.py any more" for path in stale]
-    return problems
-
-
-def write_all(root: Path) -> list[str]:
-    """Write every notebook that changed and delete stale ones; return what was done."""
-    wanted, stale = plan(root)
-    done = []
-    for path, text in wanted.items():
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline="\n")
-        done.append(f"wrote {relative(path, root)}")
-    for path in stale:
-        path.unlink()
-        done.append(f"deleted {relative(path, root)} (its source is gone)")
-    return done
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a notebook drifted")
-    parser.add_argument("--root", type=Path, default=ROOT, help="repository root (default: this checkout)")
-    args = parser.parse_args(argv)
-    try:
-        if args.check:
-            problems = drifted(args.root)
-            for problem in problems:
-                print(f"build_notebooks --check: {problem}", file=sys.stderr)
-            if problems:
-                print("build_notebooks --check: run `make notebooks` and commit the result.", file=sys.stderr)
-                return 1
-            print(f"build_notebooks --check: the notebooks of {len(notebook_sources(args.root))} sources are up to date.")
-            return 0
-        for line in write_all(args.root) or ["build_notebooks: all notebooks already up to date."]:
-            print(line)
-        return 0
-    except FommTeachError as err:
-        print(f"build_notebooks: error: {err}", file=sys.stderr)
-        return 2
+    return run_generator("build_notebooks", plan, argv, description=__doc__.split("\n\n")[0],
+                         built_from=lambda path: f"what notebooks/{path.stem}.py builds",
+                         stale_reason=lambda path: f"no source notebooks/{path.stem}.py any more", make_target="notebooks")
 
 
 if __name__ == "__main__":
