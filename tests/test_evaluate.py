@@ -93,3 +93,22 @@ def test_evaluate_cli_rejects_real_data_and_a_checkpoint_without_config(tmp_path
     path = save_checkpoint(tmp_path / "bare.pth.tar", build_models("synthetic-fast"))
     assert cli_main(["evaluate", "--data", "synthetic:rigid", "--checkpoint", str(path)]) == 2
     assert "--config" in capsys.readouterr().err
+
+
+def test_the_shipped_model_loads_offline_with_its_config_log_and_command(capsys):
+    from fomm_teach.checkpoint import read_checkpoint
+    from fomm_teach.shipped import asset_path, load_shipped_model, shipped_model_path
+    from fomm_teach.train import parse_log
+
+    checkpoint = read_checkpoint(shipped_model_path())                     # weights_only=True
+    assert shipped_model_path().stat().st_size < 20 * 2 ** 20
+    assert {"generator", "kp_detector", "discriminator", "epoch"} <= set(checkpoint)
+    models, config = load_shipped_model()
+    assert not models["generator"].training
+    assert config["dataset_params"]["root_dir"].startswith("synthetic:")
+    log = parse_log(asset_path("log.txt"))
+    assert log and log[-1][0] == checkpoint["epoch"]
+    assert "fomm-teach train --config" in asset_path("COMMAND.txt").read_text()
+    assert cli_main(["evaluate", "--data", "synthetic:windmill", "--videos", "4", "--no-transfer"]) == 0
+    report = capsys.readouterr().out
+    assert "reconstruction L1" in report and "R²" in report
