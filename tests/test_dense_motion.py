@@ -8,19 +8,12 @@ from fomm_teach.dense_motion import (DenseMotionNetwork, deform_source, dense_de
 from fomm_teach.errors import FommTeachError
 from fomm_teach.motion import kp2gaussian, make_coordinate_grid
 from official_layout import SECTIONS
+from random_keypoints import random_keypoints
 
 VOX_PARAMS = dict(block_expansion=64, num_blocks=5, max_features=1024, num_kp=10, num_channels=3,
                   estimate_occlusion_map=True, scale_factor=0.25)
 SMALL_PARAMS = dict(block_expansion=8, num_blocks=3, max_features=64, num_kp=4, num_channels=3,
                     estimate_occlusion_map=True, scale_factor=0.5)
-
-
-def random_keypoints(batch, num_kp, seed, jacobian=True):
-    generator = torch.Generator().manual_seed(seed)
-    kp = {"value": torch.rand(batch, num_kp, 2, generator=generator) * 1.6 - 0.8}          # (B, K, 2)
-    if jacobian:
-        kp["jacobian"] = torch.eye(2) + 0.3 * torch.randn(batch, num_kp, 2, 2, generator=generator)
-    return kp
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from fomm_teach.errors import FommTeachError
 from fomm_teach.generator import OcclusionAwareGenerator, apply_occlusion, deform_input
 from fomm_teach.motion import make_coordinate_grid
 from official_layout import SECTIONS
+from random_keypoints import random_keypoints
 
 VOX_PARAMS = dict(num_channels=3, num_kp=10, block_expansion=64, max_features=512, num_down_blocks=2,
                   num_bottleneck_blocks=6, estimate_occlusion_map=True, estimate_jacobian=True,
@@ -16,12 +17,6 @@ VOX_PARAMS = dict(num_channels=3, num_kp=10, block_expansion=64, max_features=51
 SMALL_PARAMS = dict(num_channels=3, num_kp=4, block_expansion=8, max_features=64, num_down_blocks=2,
                     num_bottleneck_blocks=2, estimate_occlusion_map=True,
                     dense_motion_params=dict(block_expansion=8, max_features=64, num_blocks=3, scale_factor=0.25))
-
-
-def random_keypoints(batch, num_kp, seed):
-    generator = torch.Generator().manual_seed(seed)
-    return {"value": torch.rand(batch, num_kp, 2, generator=generator) * 1.6 - 0.8,
-            "jacobian": torch.eye(2) + 0.3 * torch.randn(batch, num_kp, 2, 2, generator=generator)}
 
 
 def encode(generator, source_image):

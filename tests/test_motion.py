@@ -7,16 +7,9 @@ import torch
 
 from fomm_teach import checks
 from fomm_teach.motion import jacobian_from_pose, kp2gaussian, make_coordinate_grid, sparse_motion, warp_image
+from random_keypoints import random_keypoints
 
 torch.set_num_threads(1)
-
-
-def random_kp(batch, num_kp, jacobian=True, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    kp = {"value": torch.rand(batch, num_kp, 2, generator=generator) * 2 - 1}
-    if jacobian:
-        kp["jacobian"] = torch.eye(2) + 0.3 * torch.randn(batch, num_kp, 2, 2, generator=generator)
-    return kp
 
 
 def smooth_pattern(size, center, jacobian):
@@ -39,12 +32,13 @@ def test_kp2gaussian_shape_and_values():
 
 def test_sparse_motion_shapes_vox_and_small():
     for spatial_size, batch in [((64, 64), 2), ((58, 58), 1), ((16, 24), 3)]:
-        out = sparse_motion(random_kp(batch, 10), random_kp(batch, 10, seed=1), spatial_size)
+        kp_source, kp_driving = random_keypoints(batch, 10, spread=1.0), random_keypoints(batch, 10, seed=1, spread=1.0)
+        out = sparse_motion(kp_source, kp_driving, spatial_size)
         assert out.shape == (batch, 10, *spatial_size, 2)
 
 
 def test_identity_jacobians_give_a_pure_translation():
-    kp_source, kp_driving = random_kp(2, 4, seed=2), random_kp(2, 4, seed=3)
+    kp_source, kp_driving = random_keypoints(2, 4, seed=2, spread=1.0), random_keypoints(2, 4, seed=3, spread=1.0)
     kp_source["jacobian"] = torch.eye(2).expand(2, 4, 2, 2)
     kp_driving["jacobian"] = torch.eye(2).expand(2, 4, 2, 2)
     out = sparse_motion(kp_source, kp_driving, (8, 9))
@@ -56,14 +50,15 @@ def test_identity_jacobians_give_a_pure_translation():
 
 
 def test_jacobians_are_used_only_when_both_sides_have_them():
-    kp_source, kp_driving = random_kp(1, 3, seed=4), random_kp(1, 3, jacobian=False, seed=5)
+    kp_source = random_keypoints(1, 3, seed=4, spread=1.0)
+    kp_driving = random_keypoints(1, 3, jacobian=False, seed=5, spread=1.0)
     out = sparse_motion(kp_source, kp_driving, (6, 6))
     expected = make_coordinate_grid((6, 6)) + (kp_source["value"] - kp_driving["value"])[:, :, None, None, :]
     assert torch.allclose(out, expected, atol=1e-6)
 
 
 def test_self_motion_is_the_identity():
-    kp = random_kp(2, 5, seed=6)
+    kp = random_keypoints(2, 5, seed=6, spread=1.0)
     out = sparse_motion(kp, kp, (7, 7))
     assert torch.allclose(out, make_coordinate_grid((7, 7)).expand_as(out), atol=1e-5)
 
