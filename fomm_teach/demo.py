@@ -39,18 +39,6 @@ def register(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def build_kp_detector(config: dict):
-    """A ``KPDetector`` from ``model_params`` (common_params merged in, as the authors' run.py does).
-
-    ``align_corners`` is the generator's switch only, so it is left out here.
-    """
-    from fomm_teach.keypoints import KPDetector
-
-    model_params = config["model_params"]
-    common = {key: value for key, value in model_params["common_params"].items() if key != "align_corners"}
-    return KPDetector(**model_params["kp_detector_params"], **common)
-
-
 def draw_jacobians(ax, kp_value, jacobian, image_size, length=0.08):
     """Each keypoint's Jacobian (K, 2, 2) as two short lines along its columns, from kp_value (K, 2)."""
     from fomm_teach import viz
@@ -103,6 +91,7 @@ def keypoint_figures(detector, image: torch.Tensor, title: str, out: Path) -> li
 def untrained_figures(config_name: str, seed: int, out: Path) -> list[Path]:
     """The keypoint figures of a freshly initialised detector of ``config_name`` on a synthetic face."""
     from fomm_teach import viz
+    from fomm_teach.models import build_kp_detector
 
     config = load_config(config_name)
     height, width = config["dataset_params"]["frame_shape"][:2]

@@ -26,13 +26,11 @@ def build_models(config: dict | str | os.PathLike, device: torch.device | str | 
     """
     from fomm_teach.discriminator import Discriminator, MultiScaleDiscriminator
     from fomm_teach.generator import OcclusionAwareGenerator
-    from fomm_teach.keypoints import KPDetector
-
     model_params = load_config(config)["model_params"]
     common_params = dict(model_params["common_params"])
     align_corners = common_params.pop("align_corners", True)
 
-    kp_detector = _construct(KPDetector, "kp_detector_params", model_params["kp_detector_params"], common_params)
+    kp_detector = build_kp_detector(config)
     generator = _construct(OcclusionAwareGenerator, "generator_params", model_params["generator_params"],
                            {**common_params, "align_corners": align_corners})
     # The authors' Discriminator swallows the common keys it has no use for (estimate_jacobian)
@@ -46,6 +44,30 @@ def build_models(config: dict | str | os.PathLike, device: torch.device | str | 
     models = {"kp_detector": kp_detector, "generator": generator, "discriminator": discriminator}
     if device is not None:
         models = {name: model.to(device) for name, model in models.items()}
+    return models
+
+
+def build_kp_detector(config: dict | str | os.PathLike):
+    """Only the ``KPDetector`` of ``config``, built as in :func:`build_models` (freshly initialised)."""
+    from fomm_teach.keypoints import KPDetector
+
+    model_params = load_config(config)["model_params"]
+    common_params = {key: value for key, value in model_params["common_params"].items() if key != "align_corners"}
+    return _construct(KPDetector, "kp_detector_params", model_params["kp_detector_params"], common_params)
+
+
+def load_trained_models(path, config: dict | str | os.PathLike, device: torch.device | str | None = None) -> dict:
+    """``{'kp_detector', 'generator'}`` of ``config`` with the weights of checkpoint ``path``, in eval mode.
+
+    Both load strictly (see :func:`fomm_teach.checkpoint.load_checkpoint`); the discriminator is not built.
+    """
+    from fomm_teach.checkpoint import load_checkpoint
+
+    built = build_models(config, device=device)
+    models = {"kp_detector": built["kp_detector"], "generator": built["generator"]}
+    load_checkpoint(path, models)
+    for model in models.values():
+        model.eval()
     return models
 
 

@@ -32,17 +32,11 @@ def load_shipped_model(device: torch.device | str = "cpu") -> tuple[dict, dict]:
 
     models = {'kp_detector': KPDetector, 'generator': OcclusionAwareGenerator}.
     """
-    from fomm_teach.checkpoint import load_checkpoint
     from fomm_teach.config import load_config
-    from fomm_teach.models import build_models
+    from fomm_teach.models import load_trained_models
 
     path = shipped_model_path()
     if not path.is_file():
         raise FommTeachError(f"the shipped model is missing from this installation ({path}); reinstall fomm_teach.")
     config = load_config(asset_path(CONFIG_NAME))
-    built = build_models(config, device=device)
-    models = {"kp_detector": built["kp_detector"], "generator": built["generator"]}
-    load_checkpoint(path, models)
-    for model in models.values():
-        model.eval()
-    return models, config
+    return load_trained_models(path, config, device=device), config

@@ -80,10 +80,10 @@ def run_train(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    from fomm_teach.checkpoint import load_checkpoint, read_checkpoint
+    from fomm_teach.checkpoint import read_checkpoint
     from fomm_teach.config import load_config
     from fomm_teach.evaluate import evaluate_synthetic, format_metrics
-    from fomm_teach.models import build_models
+    from fomm_teach.models import load_trained_models
     from fomm_teach.shipped import shipped_model_path
 
     prefix = "synthetic:"
@@ -100,8 +100,7 @@ def run_evaluate(args) -> int:
             raise FommTeachError(f"checkpoint {path} carries no config; name the one it was trained with, --config NAME|PATH.")
         config = load_config(stored)
     device = _device(args.device)
-    models = build_models(config, device=device)
-    load_checkpoint(path, {"kp_detector": models["kp_detector"], "generator": models["generator"]})
+    models = load_trained_models(path, config, device=device)
     size = config["dataset_params"]["frame_shape"][0]
     try:
         metrics = evaluate_synthetic(models["kp_detector"], models["generator"], level, size, num_videos=args.videos,
