@@ -162,8 +162,26 @@ def transfer_l1(kp_detector, generator, videos, num_videos, device="cpu"):
     return {"transfer_l1": transfer_sum / num_videos, "transfer_copy_l1": copy_sum / num_videos}
 
 
+# The course's targets on held-out synthetic videos (issue 5; curves in benchmarks/RESULTS.md).
+TARGET_R2 = 0.9                     # keypoints -> parts R², every level
+TARGET_L1_RATIO = {"windmill": 0.5}  # reconstruction L1 ÷ copy-the-source L1, where a level has one
+
+
+def target_lines(metrics, level):
+    """One line per course target of ``level``: its value, met or not, and the gap when not."""
+    def line(name, value, target, met):
+        verdict = "met" if met else f"NOT met (gap {abs(value - target):.3f})"
+        return f"  target {name:<22}{verdict}"
+
+    lines = [line(f"R² >= {TARGET_R2}", metrics["r2"], TARGET_R2, metrics["r2"] >= TARGET_R2)]
+    if level in TARGET_L1_RATIO:
+        ratio, target = metrics["l1"] / metrics["copy_l1"], TARGET_L1_RATIO[level]
+        lines.append(line(f"L1 <= {target} x copy", ratio, target, ratio <= target))
+    return lines
+
+
 def format_metrics(metrics, level):
-    """The report `fomm-teach evaluate` prints."""
+    """The report `fomm-teach evaluate` prints, ending with the course's targets for ``level``."""
     lines = [
         f"held-out synthetic:{level} videos",
         f"  reconstruction L1      {metrics['l1']:.4f}   (copy the source: {metrics['copy_l1']:.4f}; "
@@ -178,4 +196,4 @@ def format_metrics(metrics, level):
     if "transfer_l1" in metrics:
         lines.append(f"  cross-identity L1      {metrics['transfer_l1']:.4f}   (copy the source: "
                      f"{metrics['transfer_copy_l1']:.4f}; ratio {metrics['transfer_l1'] / metrics['transfer_copy_l1']:.2f})")
-    return "\n".join(lines)
+    return "\n".join(lines + target_lines(metrics, level))

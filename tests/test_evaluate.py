@@ -6,7 +6,7 @@ from torch import nn
 
 from fomm_teach.cli import main as cli_main
 from fomm_teach.data.synthetic import SyntheticVideos
-from fomm_teach.evaluate import (evaluate_synthetic, format_metrics, keypoint_quality, linear_fit_r2,
+from fomm_teach.evaluate import (evaluate_synthetic, format_metrics, keypoint_quality, linear_fit_r2, target_lines,
                                  relative_keypoints)
 
 
@@ -83,6 +83,14 @@ def test_a_model_that_copies_the_source_scores_the_copy_source_l1():
     assert metrics["r2"] < 0.05                                             # fixed keypoints explain nothing
     report = format_metrics(metrics, "rigid")
     assert "ratio 1.00" in report and "R²" in report
+    assert "target R² >= 0.9" in report and "NOT met" in report and "L1 <=" not in report  # rigid: no L1 target
+
+
+def test_targets_report_met_and_the_gap():
+    metrics = {"r2": 0.95, "l1": 0.012, "copy_l1": 0.03}
+    assert [line.split()[-1] for line in target_lines(metrics, "windmill")] == ["met", "met"]
+    missed = target_lines({"r2": 0.7, "l1": 0.03, "copy_l1": 0.03}, "windmill")
+    assert "NOT met (gap 0.200)" in missed[0] and "NOT met (gap 0.500)" in missed[1]
 
 
 def test_evaluate_cli_rejects_real_data_and_a_checkpoint_without_config(tmp_path, capsys):
