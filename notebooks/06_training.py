@@ -584,6 +584,11 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
     start_epoch, checkpoint = 0, None
     if resume is not None:
         start_epoch, checkpoint = load_training_state(resume, models, optimizers, schedulers), Path(resume)
+        if start_epoch >= train_params["num_epochs"]:
+            raise FommTeachError(
+                f"{resume} has already trained epochs 0-{start_epoch - 1}, and the config asks for "
+                f"{train_params['num_epochs']}: nothing to do. To train further, raise train_params.num_epochs "
+                f"in a copy of the config and pass that copy with --config.")
     generator_full = GeneratorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
                                         train_params).to(device)
     discriminator_full = DiscriminatorFullModel(models["kp_detector"], models["generator"], models["discriminator"],

@@ -208,6 +208,19 @@ def test_cli_train_and_resume(tmp_path):
     assert cli_main(["train", "--config", "no-such-config", "--out", str(tmp_path / "x")]) == 2
 
 
+def test_resuming_a_finished_run_says_how_to_train_further(tmp_path, capsys):
+    import yaml
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(num_epochs=1)))
+    assert cli_main(["train", "--config", str(path), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    capsys.readouterr()
+    finished = str(tmp_path / "run" / "00000000-checkpoint.pth.tar")
+    assert cli_main(["train", "--config", str(path), "--resume", finished, "--out", str(tmp_path / "more"),
+                     "--no-progress"]) == 2
+    message = capsys.readouterr().err
+    assert "nothing to do" in message and "num_epochs" in message and "Traceback" not in message
+
+
 def test_train_reads_a_dataset_in_the_authors_layout(tmp_path):
     from fomm_teach.data import write_synthetic_dataset
 
