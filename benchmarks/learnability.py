@@ -47,6 +47,15 @@ def apply_override(config: dict, assignment: str) -> None:
     node[last] = value
 
 
+METRIC_HEADER = f"{'L1/copy':>8} {'R2':>6} {'R2 p0':>6} {'px err':>6} {'L1':>7}"
+
+
+def metric_columns(metrics: dict) -> str:
+    """The METRIC_HEADER columns of one evaluate_synthetic result."""
+    return (f"{metrics['l1'] / metrics['copy_l1']:8.3f} {metrics['r2']:6.3f} {metrics['r2_parts'][0]:6.3f} "
+            f"{metrics['pixel_error']:6.2f} {metrics['l1']:7.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default="synthetic-fast", help="a shipped config name or a YAML path")
@@ -77,7 +86,7 @@ def main() -> None:
     size = dataset_params["frame_shape"][0]
     print(f"recipe {args.recipe} {' '.join(args.set)} | held-out level {level}, {args.videos} videos, {size}px "
           f"| {args.threads} threads", flush=True)
-    print(f"{'minutes':>7} {'iters':>6} {'epoch':>5} {'L1/copy':>8} {'R2':>6} {'R2 p0':>6} {'px err':>6} {'L1':>7}", flush=True)
+    print(f"{'minutes':>7} {'iters':>6} {'epoch':>5} {METRIC_HEADER}", flush=True)
 
     state = {"train_seconds": 0.0, "last": time.perf_counter(), "next": args.every, "iterations": 0}
 
@@ -85,8 +94,7 @@ def main() -> None:
         minutes = state["train_seconds"] / 60
         metrics = evaluate_synthetic(event["models"]["kp_detector"], event["models"]["generator"], level, size,
                                      num_videos=args.videos, cross_identity=False)
-        print(f"{minutes:7.1f} {state['iterations']:6d} {event['epoch']:5d} {metrics['l1'] / metrics['copy_l1']:8.3f} "
-              f"{metrics['r2']:6.3f} {metrics['r2_parts'][0]:6.3f} {metrics['pixel_error']:6.2f} {metrics['l1']:7.4f}", flush=True)
+        print(f"{minutes:7.1f} {state['iterations']:6d} {event['epoch']:5d} {metric_columns(metrics)}", flush=True)
 
     def callback(event):
         if event["kind"] != "step":
@@ -107,8 +115,7 @@ def main() -> None:
 
 def curve_from_checkpoints(run_dir: Path, args) -> None:
     """Evaluate every args.stride-th checkpoint of a training folder (and its last one)."""
-    from fomm_teach.checkpoint import load_checkpoint
-    from fomm_teach.models import build_models
+    from fomm_teach.models import load_trained_models
 
     config = load_config(run_dir / "config.yaml")
     start = (run_dir / "config.yaml").stat().st_mtime
@@ -119,15 +126,14 @@ def curve_from_checkpoints(run_dir: Path, args) -> None:
     if checkpoints and checkpoints[-1] not in chosen:
         chosen.append(checkpoints[-1])
     print(f"run {run_dir} | held-out level {level}, {args.videos} videos, {size}px", flush=True)
-    print(f"{'minutes':>7} {'epoch':>5} {'L1/copy':>8} {'R2':>6} {'R2 p0':>6} {'px err':>6} {'L1':>7}", flush=True)
+    print(f"{'minutes':>7} {'epoch':>5} {METRIC_HEADER}", flush=True)
     for path in chosen:
-        models = build_models(config)
-        epoch = load_checkpoint(path, {"kp_detector": models["kp_detector"], "generator": models["generator"]})
+        models = load_trained_models(path, config)
+        epoch = int(path.name.split("-")[0])                # train's checkpoint_name: '%08d-checkpoint.pth.tar'
         metrics = evaluate_synthetic(models["kp_detector"], models["generator"], level, size,
                                      num_videos=args.videos, cross_identity=False)
         minutes = (path.stat().st_mtime - start) / 60
-        print(f"{minutes:7.1f} {epoch:5d} {metrics['l1'] / metrics['copy_l1']:8.3f} {metrics['r2']:6.3f} "
-              f"{metrics['r2_parts'][0]:6.3f} {metrics['pixel_error']:6.2f} {metrics['l1']:7.4f}", flush=True)
+        print(f"{minutes:7.1f} {epoch:5d} {metric_columns(metrics)}", flush=True)
 
 
 if __name__ == "__main__":
