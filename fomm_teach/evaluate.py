@@ -8,6 +8,9 @@
   frame (K×2 numbers) to each part's ground-truth joint and centre, fitted on one half of the
   held-out videos and scored on the other half: R² (1 = the keypoints determine the parts' positions
   exactly, 0 = no better than their mean) and the mean error in pixels.
+- **Keypoint spread**: the mean distance in pixels between two keypoints of the same frame. Near 0
+  means the keypoints have collapsed onto one point: every local affine motion is then anchored
+  there, and a part that turns about its own joint cannot be moved exactly.
 - **Cross-identity transfer L1**: identity B animated by video A with relative keypoints
   (spec §6.6), against the synthetic ground truth (B moved by A's pose changes); next to copying B.
 
@@ -106,6 +109,17 @@ def keypoint_quality(kp_values, joints, centers, present, size):
     return {"r2": 1 - residual / total, "pixel_error": float(torch.cat(errors).mean()), "r2_parts": r2_parts}
 
 
+def keypoint_spread(kp_values, size):
+    """Mean distance in pixels between two different keypoints of one frame.
+
+    kp_values (..., K, 2) in [-1, 1] (K >= 2) on a size×size frame. Near 0: the keypoints collapsed.
+    """
+    num_kp = kp_values.shape[-2]
+    points = kp_values.reshape(-1, num_kp, 2).double()                                             # (N, K, 2)
+    distances = torch.cdist(points, points)                                                        # (N, K, K)
+    return float(distances.sum() / (len(points) * num_kp * (num_kp - 1))) * (size - 1) / 2
+
+
 @torch.no_grad()
 def evaluate_synthetic(kp_detector, generator, level, size, num_videos=16, num_frames=32, seed=0,
                        cross_identity=True, device="cpu"):
@@ -113,7 +127,7 @@ def evaluate_synthetic(kp_detector, generator, level, size, num_videos=16, num_f
 
     The models are put in eval mode (the batch-norm running statistics, as the authors evaluate)
     and back in their previous mode afterwards. Returns a dict of floats: l1, copy_l1, r2,
-    pixel_error, and with cross_identity transfer_l1, transfer_copy_l1 (pairs: video i animated
+    pixel_error, r2_parts, kp_spread, and with cross_identity transfer_l1, transfer_copy_l1 (pairs: video i animated
     by video i+1).
     """
     videos = SyntheticVideos(level, size=size, num_frames=num_frames, seed=seed, split="test")
@@ -136,6 +150,7 @@ def evaluate_synthetic(kp_detector, generator, level, size, num_videos=16, num_f
         metrics = {"l1": l1_sum / num_videos, "copy_l1": copy_sum / num_videos, "part_names": list(videos.part_names)}
         metrics.update(keypoint_quality(torch.stack(kp_values), torch.stack(joints), torch.stack(centers),
                                         torch.stack(present), size))
+        metrics["kp_spread"] = keypoint_spread(torch.stack(kp_values), size)
         if cross_identity:
             metrics.update(transfer_l1(kp_detector, generator, videos, num_videos, device))
     finally:
@@ -188,6 +203,8 @@ def format_metrics(metrics, level):
         f"ratio {metrics['l1'] / metrics['copy_l1']:.2f})",
         f"  keypoints -> parts R²  {metrics['r2']:.3f}    (linear map fitted on half the videos, scored on the rest)",
         f"  keypoint pixel error   {metrics['pixel_error']:.2f} px",
+        f"  keypoint spread        {metrics['kp_spread']:.2f} px (mean distance between two keypoints of a frame; "
+        f"near 0: collapsed onto one point)",
     ]
     if len(metrics.get("r2_parts", [])) > 1:
         parts = ", ".join(f"{name} {'n/a' if r2 is None else f'{r2:.3f}'}"

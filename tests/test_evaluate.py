@@ -6,8 +6,8 @@ from torch import nn
 
 from fomm_teach.cli import main as cli_main
 from fomm_teach.data.synthetic import SyntheticVideos
-from fomm_teach.evaluate import (evaluate_synthetic, format_metrics, keypoint_quality, linear_fit_r2, target_lines,
-                                 relative_keypoints)
+from fomm_teach.evaluate import (evaluate_synthetic, format_metrics, keypoint_quality, keypoint_spread, linear_fit_r2,
+                                 relative_keypoints, target_lines)
 
 
 class CopySource(nn.Module):
@@ -57,6 +57,14 @@ def test_keypoints_that_are_the_joints_score_r2_one_and_zero_pixels():
     assert blind["r2"] < 0.05 and blind["pixel_error"] > 1
 
 
+def test_keypoint_spread_is_the_mean_pixel_distance_between_a_frames_keypoints():
+    # three keypoints at pixel corners of a right triangle with sides 3, 4, 5 on a 33x33 frame (16 px per unit)
+    triangle = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]]) / 16                 # (K, 2) in [-1, 1] units
+    kp_values = triangle.expand(2, 5, 3, 2)                                            # (V, T, K, 2)
+    assert keypoint_spread(kp_values, size=33) == pytest.approx((3 + 4 + 5) / 3)
+    assert keypoint_spread(torch.zeros(4, 3, 2), size=33) == 0.0                       # collapsed
+
+
 def test_relative_keypoints_follow_the_driving_change():
     generator = torch.Generator().manual_seed(2)
 
@@ -81,8 +89,9 @@ def test_a_model_that_copies_the_source_scores_the_copy_source_l1():
     assert metrics["l1"] == pytest.approx(expected, rel=1e-6)
     assert metrics["transfer_l1"] == pytest.approx(metrics["transfer_copy_l1"], rel=1e-6)
     assert metrics["r2"] < 0.05                                             # fixed keypoints explain nothing
+    assert metrics["kp_spread"] == 0.0                                      # all at one point
     report = format_metrics(metrics, "rigid")
-    assert "ratio 1.00" in report and "R²" in report
+    assert "ratio 1.00" in report and "R²" in report and "keypoint spread        0.00 px" in report
     assert "target R² >= 0.9" in report and "NOT met" in report and "L1 <=" not in report  # rigid: no L1 target
 
 
