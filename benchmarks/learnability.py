@@ -7,8 +7,8 @@ Every ``--every`` minutes of *training* time (evaluation time is not counted), o
 held-out videos of ``--level`` (default: the recipe's last curriculum level), it prints one line:
 minutes, iterations, epoch, held-out reconstruction L1 ÷ copy-the-source L1, and the R² of a linear
 map from the learned keypoints to the ground-truth joints and part centres, and the keypoints'
-spread (mean distance between two keypoints of a frame, :mod:`fomm_teach.evaluate`). ``--set`` overrides config entries (dotted keys, YAML values), to try
-variants without writing a file. Prints only; the curves we measured are in benchmarks/RESULTS.md.
+spread (mean distance between two keypoints of a frame; :mod:`fomm_teach.evaluate`). ``--set``
+overrides config entries (dotted keys, YAML values), to try variants without writing a file. Prints only; the curves we measured are in benchmarks/RESULTS.md.
 
     python benchmarks/learnability.py --curve-from RUN_DIR [--level windmill] [--stride 5]
 
@@ -52,8 +52,9 @@ METRIC_HEADER = f"{'L1/copy':>8} {'R2':>6} {'R2 p0':>6} {'px err':>6} {'L1':>7} 
 
 def metric_columns(metrics: dict) -> str:
     """The METRIC_HEADER columns of one evaluate_synthetic result."""
+    spread = "n/a" if metrics["kp_spread"] is None else f"{metrics['kp_spread']:.2f}"     # None: one keypoint
     return (f"{metrics['l1'] / metrics['copy_l1']:8.3f} {metrics['r2']:6.3f} {metrics['r2_parts'][0]:6.3f} "
-            f"{metrics['pixel_error']:6.2f} {metrics['l1']:7.4f} {metrics['kp_spread']:6.2f}")
+            f"{metrics['pixel_error']:6.2f} {metrics['l1']:7.4f} {spread:>6}")
 
 
 def main() -> None:

@@ -112,9 +112,12 @@ def keypoint_quality(kp_values, joints, centers, present, size):
 def keypoint_spread(kp_values, size):
     """Mean distance in pixels between two different keypoints of one frame.
 
-    kp_values (..., K, 2) in [-1, 1] (K >= 2) on a size×size frame. Near 0: the keypoints collapsed.
+    kp_values (..., K, 2) in [-1, 1] on a size×size frame. Near 0: the keypoints collapsed. None
+    for a single keypoint (K = 1), which has no other to be apart from.
     """
     num_kp = kp_values.shape[-2]
+    if num_kp < 2:
+        return None
     points = kp_values.reshape(-1, num_kp, 2).double()                                             # (N, K, 2)
     distances = torch.cdist(points, points)                                                        # (N, K, K)
     return float(distances.sum() / (len(points) * num_kp * (num_kp - 1))) * (size - 1) / 2
@@ -127,8 +130,8 @@ def evaluate_synthetic(kp_detector, generator, level, size, num_videos=16, num_f
 
     The models are put in eval mode (the batch-norm running statistics, as the authors evaluate)
     and back in their previous mode afterwards. Returns a dict of floats: l1, copy_l1, r2,
-    pixel_error, r2_parts, kp_spread, and with cross_identity transfer_l1, transfer_copy_l1 (pairs: video i animated
-    by video i+1).
+    pixel_error, r2_parts, kp_spread (None for one keypoint), and with cross_identity transfer_l1,
+    transfer_copy_l1 (pairs: video i animated by video i+1).
     """
     videos = SyntheticVideos(level, size=size, num_frames=num_frames, seed=seed, split="test")
     modes = kp_detector.training, generator.training
@@ -148,9 +151,9 @@ def evaluate_synthetic(kp_detector, generator, level, size, num_videos=16, num_f
             centers.append(clip["centers"])
             present.append(clip["identity"]["present"])
         metrics = {"l1": l1_sum / num_videos, "copy_l1": copy_sum / num_videos, "part_names": list(videos.part_names)}
-        metrics.update(keypoint_quality(torch.stack(kp_values), torch.stack(joints), torch.stack(centers),
-                                        torch.stack(present), size))
-        metrics["kp_spread"] = keypoint_spread(torch.stack(kp_values), size)
+        kp_values = torch.stack(kp_values)                                                         # (V, T, K, 2)
+        metrics.update(keypoint_quality(kp_values, torch.stack(joints), torch.stack(centers), torch.stack(present), size))
+        metrics["kp_spread"] = keypoint_spread(kp_values, size)
         if cross_identity:
             metrics.update(transfer_l1(kp_detector, generator, videos, num_videos, device))
     finally:
@@ -203,9 +206,10 @@ def format_metrics(metrics, level):
         f"ratio {metrics['l1'] / metrics['copy_l1']:.2f})",
         f"  keypoints -> parts R²  {metrics['r2']:.3f}    (linear map fitted on half the videos, scored on the rest)",
         f"  keypoint pixel error   {metrics['pixel_error']:.2f} px",
-        f"  keypoint spread        {metrics['kp_spread']:.2f} px (mean distance between two keypoints of a frame; "
-        f"near 0: collapsed onto one point)",
     ]
+    if metrics.get("kp_spread") is not None:
+        lines.append(f"  keypoint spread        {metrics['kp_spread']:.2f} px (mean distance between two keypoints "
+                     f"of a frame; near 0: collapsed onto one point)")
     if len(metrics.get("r2_parts", [])) > 1:
         parts = ", ".join(f"{name} {'n/a' if r2 is None else f'{r2:.3f}'}"
                           for name, r2 in zip(metrics["part_names"], metrics["r2_parts"]))

@@ -63,6 +63,7 @@ def test_keypoint_spread_is_the_mean_pixel_distance_between_a_frames_keypoints()
     kp_values = triangle.expand(2, 5, 3, 2)                                            # (V, T, K, 2)
     assert keypoint_spread(kp_values, size=33) == pytest.approx((3 + 4 + 5) / 3)
     assert keypoint_spread(torch.zeros(4, 3, 2), size=33) == 0.0                       # collapsed
+    assert keypoint_spread(torch.zeros(4, 1, 2), size=33) is None                      # one keypoint: undefined
 
 
 def test_relative_keypoints_follow_the_driving_change():
