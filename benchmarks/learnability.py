@@ -1,7 +1,7 @@
 """Does a recipe learn on this machine, and how fast? Trains for a wall-clock budget, prints a curve.
 
     python benchmarks/learnability.py --recipe synthetic-fast --minutes 15 [--level windmill]
-        [--threads 2] [--every 1] [--videos 16] [--out DIR] [--set train_params.batch_size=16 ...]
+        [--threads 2] [--device cuda] [--every 1] [--videos 16] [--out DIR] [--set train_params.batch_size=16 ...]
 
 Every ``--every`` minutes of *training* time (evaluation time is not counted), on ``--videos``
 held-out videos of ``--level`` (default: the recipe's last curriculum level), it prints one line:
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15)
     parser.add_argument("--level", default=None, help="held-out level (default: the curriculum's last)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="torch device to train and evaluate on, e.g. cuda")
     parser.add_argument("--every", type=float, default=1.0, help="minutes between evaluations")
     parser.add_argument("--videos", type=int, default=16, help="held-out videos per evaluation")
     parser.add_argument("--out", default=None, help="training folder (default: a temporary one)")
@@ -94,7 +95,7 @@ def main() -> None:
     def report(event):
         minutes = state["train_seconds"] / 60
         metrics = evaluate_synthetic(event["models"]["kp_detector"], event["models"]["generator"], level, size,
-                                     num_videos=args.videos, cross_identity=False)
+                                     num_videos=args.videos, cross_identity=False, device=args.device)
         print(f"{minutes:7.1f} {state['iterations']:6d} {event['epoch']:5d} {metric_columns(metrics)}", flush=True)
 
     def callback(event):
@@ -111,7 +112,8 @@ def main() -> None:
         return done
 
     with tempfile.TemporaryDirectory() as scratch:
-        train(config, args.out or scratch, callback=callback, progress=False, visualize_every=0)
+        train(config, args.out or scratch, device=args.device, callback=callback, progress=False,
+              visualize_every=0)
 
 
 def curve_from_checkpoints(run_dir: Path, args) -> None:
