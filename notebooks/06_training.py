@@ -23,8 +23,9 @@
 # | 6.5 | a live run: keypoints lock onto parts |
 # | 6.6 | the shipped model, trained for longer by `fomm-teach train` |
 #
-# Nothing in the model's equations changes for the CPU. What changes is the size (32×32 frames,
-# narrow networks) and the order in which the data gets hard.
+# Nothing in the model's equations changes for the CPU. What changes is the size (64×64 frames,
+# keypoints found at 32×32, narrow networks), the weight of the equivariance terms, and the order
+# in which the data gets hard.
 
 # %%
 from fomm_teach import checks
@@ -293,10 +294,17 @@ def load_training_state(path, models, optimizers, schedulers):
 # ## 6.4 The data: synthetic puppets, easy things first
 #
 # On a CPU the faithful model learned nothing in 8 minutes on 64×64 windmills with pairs up to 15
-# frames apart (`shared/reference`, §5): all keypoints sat on the body centre. Two things make the
+# frames apart (`shared/reference`, §5): all keypoints sat on the body centre. Three things make the
 # task learnable in minutes without touching the equations:
 #
-# - **cheap iterations**: 32×32 frames and narrow networks (≈ 0.3 M parameters);
+# - **cheap iterations**: narrow networks (≈ 0.3 M parameters) that look at a 32×32 copy of each
+#   64×64 frame to find keypoints and at a 16×16 copy to predict the dense motion (the authors'
+#   own `scale_factor`; vox-256 finds keypoints at 64×64);
+# - **equivariance weights scaled to the frame size**: the equivariance terms are L1 distances in
+#   [-1, 1] coordinates, so one pixel of error costs 4× more at 64×64 than at the authors' 256×256,
+#   while the L1 pyramid does not depend on the size. At the authors' weight 10 the keypoints bunch
+#   up on the body centre, the one point a young detector finds exactly; at 10 × 64/256 = 2.5 they
+#   stay apart (below ≈ 0.3 they wander and mean nothing: `benchmarks/RESULTS.md`, round 4);
 # - **a curriculum**: the first epochs show pairs whose driving frame is the source under a small
 #   random global affine (the only motion is one rigid transform, so keypoints and Jacobians are
 #   easy to read off), then real pairs a few frames apart, then further apart; optionally the
@@ -307,7 +315,7 @@ def load_training_state(path, models, optimizers, schedulers):
 # ```yaml
 # dataset_params:
 #   root_dir: synthetic:windmill      # the level (fomm_teach.data.factory)
-#   frame_shape: [32, 32, 3]
+#   frame_shape: [64, 64, 3]
 #   synthetic_params: {num_frames: 32, seed: 0, num_videos: 256}
 #   curriculum:                       # each list: [[from_epoch, value], ...]
 #     level: [[0, rigid], [2, windmill]]
@@ -647,9 +655,9 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
 # %% [markdown]
 # ### A live run
 #
-# The fast recipe, `synthetic-fast`: 32×32 frames, 5 keypoints, ≈ 0.3 M parameters, the L1 pyramid
+# The fast recipe, `synthetic-fast`: 64×64 frames, 5 keypoints, ≈ 0.3 M parameters, the L1 pyramid
 # loss (chapter 05: no VGG weights to download, and random VGG features were 2.2× slower without
-# learning faster), equivariance on, no GAN. Its curriculum shows one epoch of affine warm-up pairs,
+# learning faster), equivariance at weight 2.5, no GAN. Its curriculum shows one epoch of affine warm-up pairs,
 # one epoch of the rigid sprite, then windmills with growing time gaps.
 #
 # After each epoch the callback runs the keypoint detector on a few frames of a **held-out** video
