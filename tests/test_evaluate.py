@@ -115,6 +115,7 @@ def test_evaluate_cli_rejects_real_data_and_a_checkpoint_without_config(tmp_path
 
 def test_the_shipped_model_loads_offline_with_its_config_log_and_command(capsys):
     from fomm_teach.checkpoint import read_checkpoint
+    from fomm_teach.config import load_config
     from fomm_teach.shipped import asset_path, load_shipped_model, shipped_model_path
     from fomm_teach.train import parse_log
 
@@ -127,6 +128,7 @@ def test_the_shipped_model_loads_offline_with_its_config_log_and_command(capsys)
     log = parse_log(asset_path("log.txt"))
     assert log and log[-1][0] == checkpoint["epoch"]
     assert "fomm-teach train --config" in asset_path("COMMAND.txt").read_text()
+    assert config == load_config("synthetic-windmill")     # COMMAND.txt's recipe is the shipped config
     assert cli_main(["evaluate", "--data", "synthetic:windmill", "--videos", "4", "--no-transfer"]) == 0
     report = capsys.readouterr().out
     assert "reconstruction L1" in report and "R²" in report
