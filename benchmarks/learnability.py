@@ -1,14 +1,16 @@
 """Does a recipe learn on this machine, and how fast? Trains for a wall-clock budget, prints a curve.
 
     python benchmarks/learnability.py --recipe synthetic-fast --minutes 15 [--level windmill]
-        [--threads 2] [--device cuda] [--every 1] [--videos 16] [--out DIR] [--set train_params.batch_size=16 ...]
+        [--threads 2] [--device cuda] [--every 1] [--videos 16] [--out DIR]
+        [--set train_params.batch_size=16 ...]
 
 Every ``--every`` minutes of *training* time (evaluation time is not counted), on ``--videos``
 held-out videos of ``--level`` (default: the recipe's last curriculum level), it prints one line:
 minutes, iterations, epoch, held-out reconstruction L1 ÷ copy-the-source L1, and the R² of a linear
 map from the learned keypoints to the ground-truth joints and part centres, and the keypoints'
 spread (mean distance between two keypoints of a frame; :mod:`fomm_teach.evaluate`). ``--set``
-overrides config entries (dotted keys, YAML values), to try variants without writing a file. Prints only; the curves we measured are in benchmarks/RESULTS.md.
+overrides config entries (dotted keys, YAML values), to try variants without writing a file.
+Prints only; the curves we measured are in benchmarks/RESULTS.md.
 
     python benchmarks/learnability.py --curve-from RUN_DIR [--level windmill] [--stride 5]
 

@@ -657,8 +657,8 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
 #
 # The fast recipe, `synthetic-fast`: 64×64 frames, 5 keypoints, ≈ 0.3 M parameters, the L1 pyramid
 # loss (chapter 05: no VGG weights to download, and random VGG features were 2.2× slower without
-# learning faster), equivariance at weight 2.5, no GAN. Its curriculum shows one epoch of affine warm-up pairs,
-# one epoch of the rigid sprite, then windmills with growing time gaps.
+# learning faster), equivariance at weight 2.5, no GAN. Its curriculum shows one epoch of affine
+# warm-up pairs, one epoch of the rigid sprite, then windmills with growing time gaps.
 #
 # After each epoch the callback runs the keypoint detector on a few frames of a **held-out** video
 # (never seen in training) and stores where the keypoints are. Watch them leave the places where
