@@ -2,7 +2,7 @@
 
 
 # --- from notebooks/03_dense_motion.py, cell 5 ---
-"""Dense motion network (Siarohin et al. 2019, Sec. 3.2; spec §3): K keypoint motions -> one flow.
+"""Dense motion network (Siarohin et al. 2019, Sec. 3.1-3.2; spec §3): K keypoint motions -> one flow.
 
 Shapes use B = batch, K = num_kp, C = channels, (H, W) = the (downsampled) working resolution.
 """

@@ -2,7 +2,7 @@
 
 
 # --- from notebooks/04_generator.py, cell 5 ---
-"""Occlusion-aware generator (Siarohin et al. 2019, Sec. 3.3; spec §4): encode, warp, mask, decode.
+"""Occlusion-aware generator (Siarohin et al. 2019, Sec. 3.2; spec §4): encode, warp, mask, decode.
 
 Shapes use B = batch, C = channels, (H, W) = image size, (h, w) = the dense motion's resolution.
 """
@@ -46,7 +46,7 @@ def apply_occlusion(features, occlusion_map):
 
 # --- from notebooks/04_generator.py, cell 23 ---
 class OcclusionAwareGenerator(nn.Module):
-    """Generator of Sec. 3.3: encode the source, warp the features by T̂, mask by Ô (Eq. 8), decode.
+    """Generator of Sec. 3.2: encode the source, warp the features by T̂, mask by Ô (Eq. 8), decode.
 
     Arguments are the authors' (``generator_params`` plus ``common_params`` of a config) and
     ``align_corners``, the ``grid_sample`` convention used here and in the dense motion network.

@@ -14,7 +14,7 @@
 # Chapter 02 gave us, for every keypoint $k$, a local affine motion $\mathcal{T}_k$ that is right
 # *near* that keypoint. An image is more than ten neighbourhoods, though: every pixel of the driving
 # frame needs to know **which** of those motions to follow. This chapter builds the network that
-# decides, the *dense motion network* of Siarohin et al. (2019), Sec. 3.2.
+# decides, the *dense motion network* of Siarohin et al. (2019), Sec. 3.1 (its occlusion map: Sec. 3.2).
 #
 # **Learning goals.** After this chapter you can
 # 1. build the $K{+}1$ sparse motions (the $K$ keypoint motions plus an identity "background" motion);
@@ -51,7 +51,7 @@ spatial_size = (image_size, image_size)
 # notebook is copied into that module by `make export`.
 
 # %% tags=["export"]
-"""Dense motion network (Siarohin et al. 2019, Sec. 3.2; spec §3): K keypoint motions -> one flow.
+"""Dense motion network (Siarohin et al. 2019, Sec. 3.1-3.2; spec §3): K keypoint motions -> one flow.
 
 Shapes use B = batch, K = num_kp, C = channels, (H, W) = the (downsampled) working resolution.
 """

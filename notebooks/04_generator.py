@@ -13,7 +13,7 @@
 #
 # Chapter 03 ended with a dense backward flow $\hat{\mathcal{T}}_{S\leftarrow D}$ and an occlusion
 # map $\hat{\mathcal{O}}_{S\leftarrow D}$. This chapter uses them to *draw* the driving frame. The
-# generator of Siarohin et al. (2019, Sec. 3.3) does not warp pixels: it encodes the source into
+# generator of Siarohin et al. (2019, Sec. 3.2) does not warp pixels: it encodes the source into
 # feature maps, warps **the features**, masks them with the occlusion map, and decodes the result.
 #
 # **Learning goals.** After this chapter you can
@@ -48,7 +48,7 @@ spatial_size = (image_size, image_size)
 # this notebook there (and the last section's cells into `fomm_teach/discriminator.py`).
 
 # %% tags=["export"]
-"""Occlusion-aware generator (Siarohin et al. 2019, Sec. 3.3; spec §4): encode, warp, mask, decode.
+"""Occlusion-aware generator (Siarohin et al. 2019, Sec. 3.2; spec §4): encode, warp, mask, decode.
 
 Shapes use B = batch, C = channels, (H, W) = image size, (h, w) = the dense motion's resolution.
 """
@@ -258,7 +258,7 @@ plt.show()
 
 # %% tags=["export"]
 class OcclusionAwareGenerator(nn.Module):
-    """Generator of Sec. 3.3: encode the source, warp the features by T̂, mask by Ô (Eq. 8), decode.
+    """Generator of Sec. 3.2: encode the source, warp the features by T̂, mask by Ô (Eq. 8), decode.
 
     Arguments are the authors' (``generator_params`` plus ``common_params`` of a config) and
     ``align_corners``, the ``grid_sample`` convention used here and in the dense motion network.
