@@ -55,6 +55,8 @@ def test_keypoints_that_are_the_joints_score_r2_one_and_zero_pixels():
     still = torch.zeros_like(kp_values)                                     # keypoints that never move
     blind = keypoint_quality(still, joints, centers, present, size=64)
     assert blind["r2"] < 0.05 and blind["pixel_error"] > 1
+    with pytest.raises(ValueError, match="2 videos are too few"):                # 1 fits, 1 scores: no part fits
+        keypoint_quality(kp_values[:2], joints[:2], centers[:2], present[:2], size=64)
 
 
 def test_keypoint_spread_is_the_mean_pixel_distance_between_a_frames_keypoints():
@@ -130,5 +132,11 @@ def test_the_shipped_model_loads_offline_with_its_config_log_and_command(capsys)
     assert "fomm-teach train --config" in asset_path("COMMAND.txt").read_text()
     assert config == load_config("synthetic-windmill")     # COMMAND.txt's recipe is the shipped config
     assert cli_main(["evaluate", "--data", "synthetic:windmill", "--videos", "4", "--no-transfer"]) == 0
-    report = capsys.readouterr().out
-    assert "reconstruction L1" in report and "R²" in report
+    captured = capsys.readouterr()
+    assert "reconstruction L1" in captured.out and "R²" in captured.out
+    assert "reconstruction: 100%" in captured.err and "cross-identity" not in captured.err   # progress on stderr
+    assert cli_main(["evaluate", "--data", "synthetic:rigid", "--videos", "2"]) == 2
+    assert "--videos 2: at least 4" in capsys.readouterr().err
+    assert cli_main(["evaluate", "--data", "synthetic:rigid", "--videos", "4", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "cross-identity L1" in captured.out and captured.err == ""
