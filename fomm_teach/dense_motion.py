@@ -139,9 +139,24 @@ class DenseMotionNetwork(nn.Module):
         where (h, w) is the downsampled size.
         """
         self.check_inputs(source_image, kp_driving, kp_source)
+        return self.predict_motion(self.downsample(source_image), kp_driving, kp_source)
+
+    def downsample(self, source_image):
+        """Step 1 of spec §3: the source at the working resolution, (B, C, H, W) -> (B, C, h, w).
+
+        It depends on the source only, so an animation computes it once (chapter 07).
+        """
         if self.scale_factor != 1:
-            source_image = self.down(source_image)                                  # (B, C, h, w)
-        bs, _, h, w = source_image.shape
+            return self.down(source_image)                                          # (B, C, h, w)
+        return source_image
+
+    def predict_motion(self, source_downsampled, kp_driving, kp_source):
+        """Steps 2-9 of spec §3 on an already downsampled source (B, C, h, w); returns forward's dict.
+
+        The source may have batch 1 while the keypoints have batch B: it is broadcast to every frame.
+        """
+        _, _, h, w = source_downsampled.shape
+        source_image = source_downsampled
         out_dict = {}
         heatmap = heatmap_representation(kp_driving, kp_source, (h, w), self.kp_variance)  # (B, K+1, 1, h, w)
         sparse_motions = sparse_motions_with_background(kp_driving, kp_source, (h, w))    # (B, K+1, h, w, 2)

@@ -97,9 +97,7 @@ class OcclusionAwareGenerator(nn.Module):
         """
         multiple = 2 ** len(self.down_blocks)   # the decoder must undo the encoder's halvings exactly
         check_image(source_image, self.num_channels, multiple=multiple, min_size=multiple, name="source_image")
-        out = self.first(source_image)                         # (B, be, H, W)
-        for down_block in self.down_blocks:
-            out = down_block(out)                              # halves H and W, (B, c_i, H/2^i, W/2^i)
+        out = self.encode_source(source_image)                 # (B, c, H', W')
 
         output_dict = {}
         if self.dense_motion_network is not None:
@@ -107,16 +105,35 @@ class OcclusionAwareGenerator(nn.Module):
                                                      kp_source=kp_source)
             output_dict["mask"] = dense_motion["mask"]
             output_dict["sparse_deformed"] = dense_motion["sparse_deformed"]
-            deformation = dense_motion["deformation"]                          # (B, h, w, 2)
-            out = deform_input(out, deformation, self.align_corners)           # (B, c, H', W')
             if "occlusion_map" in dense_motion:
                 output_dict["occlusion_map"] = dense_motion["occlusion_map"]
-                out = apply_occlusion(out, dense_motion["occlusion_map"])      # (B, c, H', W')
-            output_dict["deformation"] = deformation
-            output_dict["deformed"] = deform_input(source_image, deformation, self.align_corners)  # (B, C, H, W)
+            out = self.warp_features(out, dense_motion)                        # (B, c, H', W')
+            output_dict["deformation"] = dense_motion["deformation"]           # (B, h, w, 2)
+            output_dict["deformed"] = deform_input(source_image, dense_motion["deformation"],
+                                                   self.align_corners)         # (B, C, H, W)
+        output_dict["prediction"] = self.decode(out)           # (B, C, H, W)
+        return output_dict
 
-        out = self.bottleneck(out)                             # (B, c, H', W')
+    def encode_source(self, source_image):
+        """`first` and `down_blocks`: (B, C, H, W) -> features ξ (B, c, H/2^n, W/2^n).
+
+        It depends on the source only, so an animation computes it once per source (chapter 07).
+        """
+        out = self.first(source_image)                         # (B, be, H, W)
+        for down_block in self.down_blocks:
+            out = down_block(out)                              # halves H and W, (B, c_i, H/2^i, W/2^i)
+        return out
+
+    def warp_features(self, features, dense_motion):
+        """Eq. 8: ξ' = Ô ⊙ f_w(ξ, T̂). features (B, c, H', W'); dense_motion: the dense motion network's dict."""
+        out = deform_input(features, dense_motion["deformation"], self.align_corners)  # (B, c, H', W')
+        if "occlusion_map" in dense_motion:
+            out = apply_occlusion(out, dense_motion["occlusion_map"])                  # (B, c, H', W')
+        return out
+
+    def decode(self, features):
+        """`bottleneck`, `up_blocks`, `final` and a sigmoid: (B, c, H', W') -> prediction (B, C, H, W)."""
+        out = self.bottleneck(features)                        # (B, c, H', W')
         for up_block in self.up_blocks:
             out = up_block(out)                                # doubles H and W
-        output_dict["prediction"] = torch.sigmoid(self.final(out))   # (B, C, H, W)
-        return output_dict
+        return torch.sigmoid(self.final(out))                  # (B, C, H, W)
