@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = [
     "fomm_teach.demo",
     "fomm_teach.data.check",
     "fomm_teach.training_cli",
+    "fomm_teach.notebooks_cli",
 ]
 
 
