@@ -120,7 +120,7 @@ def main() -> None:
 
 def curve_from_checkpoints(run_dir: Path, args) -> None:
     """Evaluate every args.stride-th checkpoint of a training folder (and its last one)."""
-    from fomm_teach.models import load_trained_models
+    from fomm_teach.checkpoint import load_trained_models
 
     config = load_config(run_dir / "config.yaml")
     start = (run_dir / "config.yaml").stat().st_mtime

@@ -10,7 +10,9 @@ so a file from the authors' code loads here with ``strict=True``, and ours loads
 loader ignores any extra top-level key, such as the scheduler state a training run may add).
 
 - Reading uses ``torch.load(..., weights_only=True, map_location='cpu')`` only: a checkpoint cannot
-  run code when it is opened.
+  run code when it is opened; a file that would is refused with a message that says so.
+- Weights are finite: ``save_checkpoint`` refuses models holding nan or inf (a diverged run), and
+  ``load_checkpoint`` refuses such a file, naming the tensors (:func:`require_finite_weights`).
 - Writing goes to a temporary file in the same folder, then ``os.replace``: a run killed while
   saving leaves the previous file intact, never a truncated one.
 - The generator and the keypoint detector load strictly. The discriminator loads leniently, as in
@@ -20,20 +22,29 @@ loader ignores any extra top-level key, such as the scheduler state a training r
   onto different parameters would fail at the first step).
 - A file that does not fit the models gives an error listing the missing, unexpected and
   wrongly-shaped keys, and the shipped config(s) whose architecture the file matches.
+- :func:`load_trained_models` builds a config's keypoint detector and generator and loads a file
+  into them (animation, evaluation, the shipped model). It lives here, not in ``models``, so that
+  the dependencies point one way: config <- models <- checkpoint.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import pickle
+import pickletools
 import re
+import zipfile
 import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
+from fomm_teach.config import available_configs, load_config
 from fomm_teach.errors import FommTeachError
+from fomm_teach.models import build_models
 
 MODEL_NAMES = ("generator", "kp_detector", "discriminator")  # top-level keys, in the authors' order
 MAX_LISTED = 8  # keys shown per kind of problem in an error message
@@ -56,6 +67,7 @@ def save_checkpoint(path, models: dict, optimizers: dict | None = None, epoch: i
     for name, model in models.items():
         _check_name(name, MODEL_NAMES, "models")
         checkpoint[name] = _unwrap(model).state_dict()
+    require_finite_weights(checkpoint, f"save_checkpoint {path}: not written, the models")
     for name, optimizer in (optimizers or {}).items():
         key = _optimizer_key(name)
         checkpoint[key] = optimizer.state_dict()
@@ -67,6 +79,7 @@ def save_checkpoint(path, models: dict, optimizers: dict | None = None, epoch: i
         checkpoint[key] = value
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
@@ -77,10 +90,32 @@ def save_checkpoint(path, models: dict, optimizers: dict | None = None, epoch: i
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as err:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise FommTeachError(
+                f"no space left in {path.parent} to write {path.name} (it needs about "
+                f"{_megabytes(checkpoint)} MB); earlier checkpoints are intact. Free some space, or choose "
+                "another output folder, and resume from the last checkpoint.") from None
         raise
     return path
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Delete the temporary files a killed ``save_checkpoint`` of ``path`` left (``.<name>.XXXX.tmp``).
+
+    A run killed while writing leaves its temporary file behind (SIGKILL leaves no time to remove
+    it); the next save of the same checkpoint, or the next run in the folder, removes it.
+    Returns the files removed.
+    """
+    path = Path(path)
+    pattern = f".{path.name}.*.tmp" if path.suffix else ".*-checkpoint.pth.tar.*.tmp"
+    folder = path.parent if path.suffix else path
+    removed = []
+    for stale in folder.glob(pattern):
+        stale.unlink(missing_ok=True)
+        removed.append(stale)
+    return removed
 
 
 def read_checkpoint(path) -> dict:
@@ -98,15 +133,16 @@ def read_checkpoint(path) -> dict:
         raise FommTeachError(f"checkpoint {path} is empty (0 bytes); use another checkpoint.")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:   # weights_only refused what the file asks for
+        names = _pickled_globals(path)
+        if names is None:   # not even a well-formed pickle: damaged, not malicious
+            raise _corrupt(path, size, err) from None
+        named = f" (it calls {', '.join(names[:4])})" if names else ""
+        raise FommTeachError(
+            f"checkpoint {path} refused: this file would run code when loaded{named}. fomm_teach opens "
+            "checkpoints with weights_only=True, which loads only tensors and plain containers. If you "
+            "trust the file, re-save just its state dicts and epoch.") from None
     except Exception as err:  # the zip reader's and the unpickler's errors for a damaged file
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        if refused:
-            raise FommTeachError(
-                f"checkpoint {path} holds Python objects ({refused.group(1)}), not only tensors and "
-                "plain containers, so it is not loaded: fomm_teach opens checkpoints with "
-                "weights_only=True, which cannot run code. If you trust the file, re-save just its "
-                "state dicts and epoch."
-            ) from None
         raise _corrupt(path, size, err) from None
     if not isinstance(checkpoint, dict):
         raise FommTeachError(
@@ -128,6 +164,10 @@ def load_checkpoint(path, models: dict, optimizers: dict | None = None, *,
     checkpoint = read_checkpoint(path)
     for name in models:
         _check_name(name, MODEL_NAMES, "models")
+    epoch = checkpoint.get("epoch", 0)
+    if not (isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0):
+        raise FommTeachError(f"checkpoint {path}: its 'epoch' entry is {epoch!r} ({type(epoch).__name__}), "
+                             "not a whole number >= 0; the file was not written by a training run.")
     optimizers = {_optimizer_key(name): optimizer for name, optimizer in (optimizers or {}).items()}
 
     # Check everything first, so that a file that does not fit leaves the models untouched.
@@ -162,6 +202,7 @@ def load_checkpoint(path, models: dict, optimizers: dict | None = None, *,
         _check_optimizer_state(path, key, optimizer, checkpoint[key])
         to_load.append((optimizer, checkpoint[key]))
 
+    require_finite_weights({name: checkpoint[name] for name in loaded}, f"checkpoint {path}")
     for target, state in to_load:
         if isinstance(target, torch.nn.Module):
             target.load_state_dict(state, strict=True)
@@ -169,7 +210,61 @@ def load_checkpoint(path, models: dict, optimizers: dict | None = None, *,
             target.load_state_dict(state)
     for note in notes:
         warnings.warn(f"checkpoint {path}: {note}", stacklevel=2)
-    return int(checkpoint.get("epoch", 0))
+    return epoch
+
+
+def load_trained_models(path, config: dict | str | os.PathLike, device: torch.device | str | None = None) -> dict:
+    """``{'kp_detector', 'generator'}`` of ``config`` with the weights of checkpoint ``path``, in eval mode.
+
+    Both load strictly (see :func:`load_checkpoint`); the discriminator is not built. A file with
+    non-finite weights (a diverged run) is refused.
+    """
+    built = build_models(config, device=device)
+    models = {"kp_detector": built["kp_detector"], "generator": built["generator"]}
+    load_checkpoint(path, models)
+    for model in models.values():
+        model.eval()
+    return models
+
+
+# --- finite weights -----------------------------------------------------------------------------
+
+def non_finite_tensors(state: dict) -> list[str]:
+    """Names of the floating-point tensors of ``state`` (a state_dict, or {name: state_dict}) holding nan or inf.
+
+    Parameters and buffers both count: a diverged run can keep finite losses while BatchNorm's
+    running statistics are already inf. One pass over the weights, a few milliseconds even for vox-256.
+    """
+    found = []
+    for key, value in state.items():
+        if isinstance(value, dict):
+            found.extend(f"{key}.{name}" for name in non_finite_tensors(value))
+        elif isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            found.append(str(key))
+    return found
+
+
+def require_finite_weights(models: dict, where: str) -> None:
+    """Raise ``NonFiniteWeights`` naming the tensors if any weight or buffer of ``models`` is nan or inf.
+
+    models: {name: nn.Module or state_dict}. where: how the message starts ("checkpoint PATH", ...).
+    """
+    states = {name: (_unwrap(model).state_dict() if isinstance(model, torch.nn.Module) else model)
+              for name, model in models.items()}
+    bad = non_finite_tensors(states)
+    if bad:
+        raise NonFiniteWeights(bad, where)
+
+
+class NonFiniteWeights(FommTeachError):
+    """Some weights or buffers are nan or inf; ``names`` lists them (``generator.first.conv.weight``, ...)."""
+
+    def __init__(self, names: list[str], where: str):
+        self.names = names
+        super().__init__(
+            f"{where} hold{'s' if where.startswith('checkpoint') else ''} non-finite values (nan or inf) in "
+            f"{len(names)} tensor(s): {_listing(names)}. The training run diverged; use an earlier "
+            "checkpoint, and lower the learning rates to train again.")
 
 
 # --- diagnosis ---------------------------------------------------------------------------------
@@ -224,8 +319,6 @@ def guess_config(checkpoint: dict) -> tuple[list[str], tuple[list[str], int] | N
     Only the entries present in the file (generator, kp_detector, discriminator) are compared.
     Returns (exact matches, (closest configs, number of keys that differ for them)).
     """
-    from fomm_teach.config import available_configs
-
     present = [name for name in MODEL_NAMES if isinstance(checkpoint.get(name), dict)]
     if not present:
         return [], None
@@ -285,9 +378,6 @@ def describe_architecture(checkpoint: dict) -> list[str]:
 @functools.lru_cache(maxsize=None)
 def _shipped_layout(config_name: str) -> dict:
     """{model name: {key: shape}} of a shipped config, built on the meta device (no memory, fast)."""
-    from fomm_teach.config import load_config
-    from fomm_teach.models import build_models
-
     config = load_config(config_name)
     with torch.device("meta"):
         models = build_models(config)
@@ -319,6 +409,51 @@ def _check_optimizer_state(path, key: str, optimizer: torch.optim.Optimizer, sta
                     raise FommTeachError(
                         f"checkpoint {path}: {key} state {name!r} has shape {tuple(value.shape)} for a "
                         f"parameter of shape {tuple(param.shape)}; it was saved for another model.")
+
+
+def _pickled_globals(path: Path) -> list[str] | None:
+    """The Python names the file's pickle would import, read without running it; None if it is malformed.
+
+    A torch file is a zip archive with the pickle in ``<name>/data.pkl`` (or, in the legacy format,
+    a pickle at the start of the file). ``pickletools.genops`` only decodes opcodes, it never builds objects.
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                member = next(name for name in archive.namelist() if name.endswith("data.pkl"))
+                data = archive.read(member)
+        else:
+            data = path.read_bytes()
+        names, strings = [], []
+        for opcode, argument, _ in pickletools.genops(data):
+            if opcode.name in ("GLOBAL", "INST"):
+                names.append(str(argument).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(argument, str):
+                strings.append(argument)
+    except Exception:   # not a zip with data.pkl, or a pickle that does not decode
+        return None
+    return [name for name in dict.fromkeys(names)
+            if not name.startswith(("torch.", "collections.OrderedDict", "builtins.set"))]
+
+
+def _megabytes(checkpoint: dict) -> str:
+    """The size of the tensors in ``checkpoint``, in MB (one decimal), as a rough size of the file."""
+    total = 0
+
+    def add(value):
+        nonlocal total
+        if isinstance(value, torch.Tensor):
+            total += value.numel() * value.element_size()
+        elif isinstance(value, dict):
+            for item in value.values():
+                add(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                add(item)
+    add(checkpoint)
+    return f"{total / 1e6:.1f}"
 
 
 def _corrupt(path: Path, size: int, err: Exception) -> FommTeachError:

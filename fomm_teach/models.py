@@ -56,21 +56,6 @@ def build_kp_detector(config: dict | str | os.PathLike):
     return _construct(KPDetector, "kp_detector_params", model_params["kp_detector_params"], common_params)
 
 
-def load_trained_models(path, config: dict | str | os.PathLike, device: torch.device | str | None = None) -> dict:
-    """``{'kp_detector', 'generator'}`` of ``config`` with the weights of checkpoint ``path``, in eval mode.
-
-    Both load strictly (see :func:`fomm_teach.checkpoint.load_checkpoint`); the discriminator is not built.
-    """
-    from fomm_teach.checkpoint import load_checkpoint
-
-    built = build_models(config, device=device)
-    models = {"kp_detector": built["kp_detector"], "generator": built["generator"]}
-    load_checkpoint(path, models)
-    for model in models.values():
-        model.eval()
-    return models
-
-
 def _accepted(cls, params: dict) -> dict:
     """The entries of ``params`` that ``cls.__init__`` accepts by name (all of them if it takes **kwargs)."""
     signature = inspect.signature(cls.__init__)

@@ -33,7 +33,7 @@ def load_shipped_model(device: torch.device | str = "cpu") -> tuple[dict, dict]:
     models = {'kp_detector': KPDetector, 'generator': OcclusionAwareGenerator}.
     """
     from fomm_teach.config import load_config
-    from fomm_teach.models import load_trained_models
+    from fomm_teach.checkpoint import load_trained_models
 
     path = shipped_model_path()
     if not path.is_file():

@@ -86,7 +86,7 @@ def run_evaluate(args) -> int:
     from fomm_teach.checkpoint import read_checkpoint
     from fomm_teach.config import load_config
     from fomm_teach.evaluate import evaluate_synthetic, format_metrics
-    from fomm_teach.models import load_trained_models
+    from fomm_teach.checkpoint import load_trained_models
     from fomm_teach.shipped import shipped_model_path
 
     prefix = "synthetic:"

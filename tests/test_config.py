@@ -155,10 +155,10 @@ def test_floats_without_a_dot_are_numbers(tmp_path):
     path = tmp_path / "x.yaml"
     path.write_text("model_params:\n  common_params: {num_kp: 5}\n  kp_detector_params: {}\n"
                     "  generator_params: {}\n  discriminator_params: {}\ntrain_params:\n  lr_generator: 2e-4\n"
-                    "  extra_key: hello\n")
+                    "  vgg19_weights: hello\n")
     config = load_config(path)
     assert config["train_params"]["lr_generator"] == pytest.approx(2e-4)
-    assert config["train_params"]["extra_key"] == "hello"
+    assert config["train_params"]["vgg19_weights"] == "hello"
 
 
 def test_dict_is_copied():
