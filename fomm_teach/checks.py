@@ -1,42 +1,103 @@
-"""Exercise checkers: compare a learner's function with the library's and hand back one that works.
+"""Exercise checkers: judge a learner's function against the library's, and hand back one that works.
 
-Every exercise in the course ends with a check cell::
+The check cell
+--------------
+Every exercise in the course is three cells: a stub (tagged ``exercise``) that raises
+``NotImplementedError``, its ``solution``, and a check cell of exactly this form::
 
     heatmap_to_keypoints = checks.check_heatmap_to_keypoints(heatmap_to_keypoints)
 
 The checker runs the learner's function and the library's reference on the same seeded and
-edge-case inputs and prints one line:
+edge-case inputs and prints one verdict line:
 
-- ✅ every case matches, with the largest absolute error seen;
-- ❌ the first case that does not match, with its largest error (or the error raised), and a
-  notice that the library's version is used from here on, so the rest of the notebook still runs;
-- ⏭ the stub still raises ``NotImplementedError``: "not attempted", the library's version is used.
+- ✅ every case matches, with the largest absolute error seen; the learner's own function is
+  returned, so the cells below use it;
+- ❌ the first case that does not match: its largest error with a small expected-vs-got sample and,
+  for the predictable mistakes, a ``hint:`` line; or the error the learner's code raised, with the
+  learner's own line (``Cell In[7], line 4``); or that it ran longer than :data:`CALL_TIMEOUT_S`
+  seconds (an endless loop is stopped); or that it changed its input in place;
+- ⏭ the stub still raises ``NotImplementedError``: "not attempted".
 
-With the environment variable ``FOMM_TEACH_STRICT=1`` (set by ``make test`` for the instructor
-notebooks) a failure or a not-attempted exercise raises ``AssertionError`` instead.
+After ❌ or ⏭ the checker returns a **library fallback**: the library's function (same name,
+signature and results) that also remembers the learner's function it replaced (see
+:func:`library_fallback`). So "Run all" reaches the end of the notebook, and yet running the
+check cell again judges the learner's function again: the checker first unwraps a fallback with
+:func:`learner_function`. The rules that follow, which the course's tests and browser tests rely on:
 
+1. A check always judges the learner's **own current** function: the one the stub cell (as last
+   run) defined. Re-running the check cell alone on a stub prints ⏭ again, never ✅; after editing
+   the stub, run the stub cell, then the check cell.
+2. A check never reports the library's own function as the learner's: passing the library
+   function itself (e.g. after ``from fomm_teach.keypoints import spatial_softmax``) prints ⏭.
+3. With ``FOMM_TEACH_STRICT=1`` (set by ``make test`` for the instructor notebooks) ❌ and ⏭
+   raise ``AssertionError`` instead of falling back.
+
+``tools/build_notebooks.py`` checks that the code cell after every ``solution`` calls
+``checks.check_<name>(...)`` on a name that the solution defines.
+
+Writing a checker
+-----------------
 The framework is the top part of this file. Chapter checkers ``check_<function_name>(fn)`` are
 appended at the end, one ``# --- chapter NN ---`` section per notebook; each builds its inputs
 with :func:`seeded_generator` and calls :func:`check_function` with the library function as the
-reference.
+reference and, optionally, :class:`Hint` s: known wrong versions of the function, each with the
+advice printed when the learner's output matches it.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import math
 import numbers
 import os
-from typing import Any, Callable, Sequence
+import signal
+import sysconfig
+import threading
+import traceback
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 
 # A case: (label shown to the learner, positional arguments, keyword arguments).
 Case = tuple[str, tuple, dict]
 
+# A learner's function that runs longer than this on one case is stopped (an endless loop).
+# The cases are small: the library's functions take milliseconds on them.
+CALL_TIMEOUT_S = float(os.environ.get("FOMM_TEACH_CHECK_TIMEOUT", "10"))
+
+# The attribute of a library fallback that holds the learner's function it replaced.
+LEARNER_ATTRIBUTE = "__fomm_teach_learner__"
+
+
+class Hint(NamedTuple):
+    """A predictable mistake: ``wrong(*args, **kwargs)`` computes it; ``text`` says how to fix it."""
+
+    text: str
+    wrong: Callable
+
 
 class Mismatch(Exception):
-    """Raised inside the comparison when the learner's output differs in structure or value."""
+    """Raised inside the comparison when the learner's output differs in structure or value.
+
+    ``detail``: extra lines shown under the verdict (an expected-vs-got sample); ``got`` and
+    ``expected``: the two tensors that differ in value, if that is the mismatch.
+    """
+
+    def __init__(self, message: str, detail: Sequence[str] = (), got: Any = None, expected: Any = None):
+        super().__init__(message)
+        self.detail = list(detail)
+        self.got, self.expected = got, expected
+
+
+class TimedOut(BaseException):
+    """The learner's function ran longer than its time limit (a BaseException, so that a learner's
+    ``except Exception`` cannot swallow it)."""
+
+    def __init__(self, still_running: bool = False):
+        super().__init__("time limit")
+        self.still_running = still_running
 
 
 def strict_mode() -> bool:
@@ -51,31 +112,108 @@ def seeded_generator(seed: int = 0, device: str | torch.device = "cpu") -> torch
     return generator
 
 
+# --- the library fallback -----------------------------------------------------------------------
+
+
+def library_fallback(library_fn: Callable, learner_fn: Callable, name: str, verdict: str) -> Callable:
+    """The library's ``library_fn`` standing in for ``learner_fn`` after a failed check.
+
+    A function (or, for a class, a subclass) that behaves exactly like ``library_fn`` and
+    carries ``learner_fn`` in the attribute :data:`LEARNER_ATTRIBUTE`, so the next check of the
+    same name judges ``learner_fn`` again. ``verdict`` (e.g. "not attempted") goes into the
+    docstring, which is what ``name?`` shows in Jupyter.
+    """
+    learner_fn = learner_function(learner_fn)
+    notice = (f"The library's {name}, standing in for yours ({verdict}). Fix yours, run its cell, "
+              f"then run its check again.\n\n")
+    if inspect.isclass(library_fn):
+        fallback = type(library_fn.__name__, (library_fn,), {
+            LEARNER_ATTRIBUTE: staticmethod(learner_fn),
+            "__doc__": notice + (library_fn.__doc__ or ""),
+            "__module__": library_fn.__module__,
+        })
+        return fallback
+
+    @functools.wraps(library_fn)
+    def fallback(*args, **kwargs):
+        return library_fn(*args, **kwargs)
+
+    fallback.__name__ = fallback.__qualname__ = name
+    fallback.__doc__ = notice + (library_fn.__doc__ or "")
+    setattr(fallback, LEARNER_ATTRIBUTE, learner_fn)
+    return fallback
+
+
+def learner_function(fn: Any) -> Any:
+    """The learner's own function behind ``fn``: ``fn`` itself, or what a library fallback replaced."""
+    seen = set()
+    while id(fn) not in seen and hasattr(fn, LEARNER_ATTRIBUTE):
+        seen.add(id(fn))
+        fn = getattr(fn, LEARNER_ATTRIBUTE)
+    return fn
+
+
+# --- comparing outputs --------------------------------------------------------------------------
+
+
+def _format_values(values: torch.Tensor) -> str:
+    return "[" + ", ".join(f"{float(v):>10.4g}" for v in values.reshape(-1)) + "]"
+
+
+def _sample(got: torch.Tensor, want: torch.Tensor, error: torch.Tensor, where: str) -> tuple[str, list[str]]:
+    """Where the worst element is, and a few expected/got values around it along the last axis."""
+    flat = int(torch.argmax(error))
+    if want.dim() == 0:
+        return where, [f"expected {float(want):.4g}", f"got      {float(got):.4g}"]
+    index = list(torch.unravel_index(torch.tensor(flat), want.shape))
+    index = [int(i) for i in index]
+    last = want.shape[-1]
+    start = max(0, min(index[-1] - 2, last - 6))
+    stop = min(last, start + 6)
+    prefix = ", ".join(str(i) for i in index[:-1])
+    span = ":" if (start, stop) == (0, last) else f"{start}:{stop}"
+    label = f"{where}[{prefix + ', ' if prefix else ''}{span}]"
+    position = f"{where}[{', '.join(str(i) for i in index)}]"
+    lead = tuple(index[:-1])
+    return position, [
+        f"{label}:",
+        f"  expected {_format_values(want[lead][start:stop])}",
+        f"  got      {_format_values(got[lead][start:stop])}",
+    ]
+
+
 def _max_error(learner: Any, reference: Any, atol: float, rtol: float, where: str) -> float:
     """Largest absolute difference between two outputs of the same structure.
 
     Tensors, Python/NumPy numbers, and tuples/lists/dicts of them are compared recursively.
     Raises :class:`Mismatch` when the structure, shape, or a value differs beyond
-    ``|learner - reference| <= atol + rtol * |reference|`` (the rule of ``torch.allclose``).
+    ``|learner - reference| <= atol + rtol * |reference|`` (the rule of ``torch.allclose``); for
+    values it names the worst position and shows expected and got values around it.
     """
     if isinstance(reference, torch.Tensor):
         if not isinstance(learner, torch.Tensor):
             raise Mismatch(f"{where}: expected a tensor, got {type(learner).__name__}")
         if learner.shape != reference.shape:
-            raise Mismatch(
-                f"{where}: expected shape {tuple(reference.shape)}, got {tuple(learner.shape)}"
-            )
+            message = f"{where}: expected shape {tuple(reference.shape)}, got {tuple(learner.shape)}"
+            if sorted(learner.shape) == sorted(reference.shape):
+                message += " (the right sizes in another order: check how you permute, transpose or reshape)"
+            raise Mismatch(message)
         if reference.numel() == 0:
             return 0.0
         got = learner.detach().to(device="cpu", dtype=torch.float64)
         want = reference.detach().to(device="cpu", dtype=torch.float64)
         if not torch.equal(torch.isnan(got), torch.isnan(want)):
-            raise Mismatch(f"{where}: NaN where the reference has none (or the other way round)")
+            wrong = torch.isnan(got) != torch.isnan(want)
+            position, detail = _sample(got, want, wrong.double(), where)
+            raise Mismatch(f"{where}: NaN where the reference has none (or the other way round), e.g. at {position}",
+                           detail)
         got, want = torch.nan_to_num(got, nan=0.0), torch.nan_to_num(want, nan=0.0)
         error = (got - want).abs()
         worst = float(error.max())
         if bool((error > atol + rtol * want.abs()).any()):
-            raise Mismatch(f"{where}: values differ, largest error {worst:.3g}")
+            position, detail = _sample(got, want, error, where)
+            raise Mismatch(f"{where}: values differ, largest error {worst:.3g} at {position}", detail,
+                           got=learner, expected=reference)
         return worst
     if isinstance(reference, (bool, str, type(None))):
         if learner != reference:
@@ -108,12 +246,189 @@ def _max_error(learner: Any, reference: Any, atol: float, rtol: float, where: st
     raise TypeError(f"check_function cannot compare outputs of type {type(reference).__name__}")
 
 
-def _fallback(name: str, reason: str, reference_fn: Callable) -> Callable:
-    """Print why the learner's function is not used; raise instead in strict mode."""
+def _matches(learner: Any, other: Any, atol: float, rtol: float) -> bool:
+    try:
+        _max_error(learner, other, atol, rtol, "output")
+    except (Mismatch, TypeError):
+        return False
+    return True
+
+
+def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor | None]) -> Any:
+    """``value`` with ``fn`` applied to every tensor inside; None if ``fn`` refuses one (returns None)."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, dict):
+        items = {key: _map_tensors(item, fn) for key, item in value.items()}
+        return None if any(item is None for item in items.values()) else items
+    if isinstance(value, (tuple, list)):
+        items = [_map_tensors(item, fn) for item in value]
+        return None if any(item is None for item in items) else type(value)(items)
+    return value
+
+
+# Mistakes any checker can recognise, as changes of the reference's output.
+GENERIC_HINTS: list[tuple[str, Callable[[torch.Tensor], torch.Tensor | None]]] = [
+    ("(x, y) swapped: the last axis holds x first (along the width W), then y (along the height H).",
+     lambda t: t.flip(-1) if t.dim() >= 1 and t.shape[-1] == 2 else None),
+    ("your matrices are transposed: a 2×2 Jacobian is [[j0, j1], [j2, j3]] (row-major), and the order "
+     "of a matrix product matters.",
+     lambda t: t.transpose(-1, -2) if t.dim() >= 2 and t.shape[-1] == t.shape[-2] >= 2 else None),
+    ("the sign is flipped: check the order of a subtraction.",
+     lambda t: -t if t.is_floating_point() else None),
+]
+
+
+def _diagnose(got: Any, expected: Any, args: tuple, kwargs: dict, hints: Sequence[Hint],
+              atol: float, rtol: float, generic_got: Any = None, generic_expected: Any = None) -> list[str]:
+    """The hints whose wrong version the learner's output matches (the generic ones if none does).
+
+    got, expected: the whole outputs, for the checker's hints; the generic ones are tried on
+    generic_got/generic_expected (the tensors that differ), or on the whole outputs.
+    """
+    atol, rtol = max(atol, 1e-5), max(rtol, 1e-3)
+    found = []
+    for hint in hints:
+        try:
+            wrong = hint.wrong(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        except Exception:  # a wrong variant that does not apply to these inputs
+            continue
+        if _matches(got, wrong, atol, rtol) and hint.text not in found:
+            found.append(hint.text)
+    if found:
+        return found
+    if generic_expected is not None:
+        got, expected = generic_got, generic_expected
+    for text, transform in GENERIC_HINTS:
+        changed = _map_tensors(expected, transform)
+        if changed is not None and not _matches(expected, changed, atol, rtol) and _matches(got, changed, atol, rtol):
+            found.append(text)
+    return found
+
+
+# --- running the learner's code -----------------------------------------------------------------
+
+
+def _call_with_timeout(fn: Callable, args: tuple, kwargs: dict, seconds: float | None) -> Any:
+    """``fn(*args, **kwargs)``, stopped with :class:`TimedOut` after ``seconds``.
+
+    On POSIX in the main thread (where Jupyter runs cells) a ``SIGALRM`` timer interrupts the
+    call, so an endless Python loop really stops. Elsewhere (Windows, a worker thread, a timer
+    already in use) the call runs in a daemon thread that is waited for: the check goes on after
+    ``seconds``, but an endless loop keeps running in the background (TimedOut.still_running).
+    """
+    if not seconds or seconds <= 0:
+        return fn(*args, **kwargs)
+    use_alarm = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+                 and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    if use_alarm:
+        def on_alarm(signum, frame):
+            raise TimedOut()
+
+        try:
+            previous = signal.signal(signal.SIGALRM, on_alarm)
+        except (ValueError, OSError):
+            use_alarm = False
+    if use_alarm:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as err:  # handed to the caller below
+            result["error"] = err
+
+    worker = threading.Thread(target=target, name="fomm_teach-check", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimedOut(still_running=True)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+_NOT_LEARNER_DIRS = tuple(
+    os.path.normcase(os.path.realpath(path)) + os.sep
+    for path in {os.path.dirname(os.path.abspath(__file__)), os.path.dirname(torch.__file__),
+                 *(sysconfig.get_paths().get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib"))}
+    if path
+)
+
+
+def _cell_name(filename: str) -> str:
+    """``Cell In[7]`` for code typed into a notebook cell (as IPython names it), else the file name."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        number = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename) if shell else None
+    except Exception:  # no IPython, or a version without the map
+        number = None
+    return f"Cell In[{number}]" if number is not None else os.path.basename(filename)
+
+
+def learner_line(err: BaseException) -> str | None:
+    """Where in the learner's own code ``err`` was raised: ``Cell In[7], line 4: <source line>``.
+
+    The deepest traceback frame outside this package, torch and the Python installation; None if
+    there is none.
+    """
+    frames = traceback.extract_tb(err.__traceback__)
+    for frame in reversed(frames):
+        path = os.path.normcase(os.path.realpath(frame.filename))
+        if frame.filename.startswith("<") and not frame.line:
+            continue
+        if not path.startswith(_NOT_LEARNER_DIRS):
+            line = (frame.line or "").strip()
+            return f"{_cell_name(frame.filename)}, line {frame.lineno}" + (f": {line}" if line else "")
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Exact equality of two argument values (tensors, numbers, containers); other objects count as equal."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(
+            torch.nan_to_num(a.detach(), nan=0.0), torch.nan_to_num(b.detach(), nan=0.0)))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return set(a) == set(b) and all(_same(a[key], b[key]) for key in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (numbers.Number, str, bool, type(None))):
+        return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+    return True
+
+
+def _changed_inputs(reference_fn: Callable, original: tuple[tuple, dict], passed: tuple[tuple, dict]) -> list[str]:
+    """Names of the arguments the learner's function changed in place."""
+    try:
+        parameters = list(inspect.signature(reference_fn).parameters)
+    except (TypeError, ValueError):
+        parameters = []
+    changed = []
+    for i, (before, after) in enumerate(zip(original[0], passed[0])):
+        if not _same(before, after):
+            changed.append(parameters[i] if i < len(parameters) else f"argument {i + 1}")
+    changed += [key for key in original[1] if not _same(original[1][key], passed[1].get(key))]
+    return changed
+
+
+# --- the check ----------------------------------------------------------------------------------
+
+
+def _fail(name: str, reason: str, reference_fn: Callable, learner_fn: Callable, verdict: str) -> Callable:
+    """After ❌/⏭: raise in strict mode; otherwise say so and return the library fallback."""
     if strict_mode():
         raise AssertionError(f"{name}: {reason} (FOMM_TEACH_STRICT=1)")
-    print(f"   ↳ using the library's {name} from here on, so the rest of the notebook runs.")
-    return reference_fn
+    print(f"   ↳ using the library's {name} from here on, so the rest of the notebook runs. "
+          f"Fix yours, run its cell, then run this check again.")
+    return library_fallback(reference_fn, learner_fn, name, verdict)
 
 
 def check_function(
@@ -124,33 +439,81 @@ def check_function(
     name: str,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    hints: Sequence[Hint] = (),
+    adapt: Callable[[Callable], Callable] | None = None,
+    timeout: float | None = None,
 ) -> Callable:
-    """Run ``learner_fn`` and ``reference_fn`` on every case; return the function to use from now on.
+    """Run the learner's function and ``reference_fn`` on every case; return the function to use from now on.
 
+    learner_fn: the learner's function, or a library fallback an earlier check returned (then the
+    learner's function it remembers is judged: :func:`learner_function`).
     cases: ``(label, args, kwargs)`` triples. Each function gets its own deep copy of the
-    arguments, so an in-place edit by one cannot change what the other sees.
-    Returns ``learner_fn`` if every case matches within ``atol``/``rtol``, otherwise
-    ``reference_fn`` (after printing a notice). Raises ``AssertionError`` on failure or when the
-    exercise is not attempted if ``FOMM_TEACH_STRICT=1``.
+    arguments, so an in-place edit by one cannot change what the other sees; an in-place edit by
+    the learner's function is reported as a failure.
+    hints: known wrong versions of the function; when the learner's output matches one, its
+    advice is printed (otherwise the generic checks in :data:`GENERIC_HINTS`).
+    adapt: turns either function into the one whose outputs are compared (e.g. a summary of
+    optimisers); the returned function is still the learner's or the library's own.
+    timeout: seconds one call of the learner's function may take (default :data:`CALL_TIMEOUT_S`).
+
+    Returns the learner's function if every case matches within ``atol``/``rtol``, otherwise a
+    :func:`library_fallback` (after printing why). Raises ``AssertionError`` on failure or when
+    the exercise is not attempted if ``FOMM_TEACH_STRICT=1``.
     """
     if not cases:
         raise ValueError(f"check_function({name!r}) needs at least one case")
+    learner_fn = learner_function(learner_fn)
+    if learner_fn is reference_fn:
+        print(f"⏭ {name}: this is the library's own {name}, not yours: run your exercise cell, then this check.")
+        return _fail(name, "the library's own function was passed, not the learner's", reference_fn, learner_fn,
+                     "it was the library's own")
+    run_learner = adapt(learner_fn) if adapt else learner_fn
+    run_reference = adapt(reference_fn) if adapt else reference_fn
+    timeout = CALL_TIMEOUT_S if timeout is None else timeout
     worst = 0.0
     for label, args, kwargs in cases:
-        expected = reference_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        expected = run_reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        learner_args, learner_kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
         try:
-            got = learner_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+            got = _call_with_timeout(run_learner, learner_args, learner_kwargs, timeout)
         except NotImplementedError:
             print(f"⏭ {name}: not attempted yet (the stub raises NotImplementedError).")
-            return _fallback(name, "exercise not attempted", reference_fn)
+            return _fail(name, "exercise not attempted", reference_fn, learner_fn, "not attempted")
+        except TimedOut as stopped:
+            reason = f"case '{label}' still ran after {timeout:g} s (an endless loop?)"
+            print(f"❌ {name}: {reason}; it was stopped.")
+            if stopped.still_running:
+                print("   It could not be interrupted here and keeps running in the background: "
+                      "restart the kernel (Kernel ▸ Restart Kernel) if the notebook slows down.")
+            return _fail(name, reason, reference_fn, learner_fn, "ran too long")
         except Exception as err:  # the learner's code may fail in any way; report it, do not crash
-            print(f"❌ {name}: case '{label}' raised {type(err).__name__}: {err}")
-            return _fallback(name, f"case '{label}' raised {type(err).__name__}: {err}", reference_fn)
+            reason = f"case '{label}' raised {type(err).__name__}: {err}"
+            print(f"❌ {name}: {reason}")
+            where = learner_line(err)
+            if where:
+                print(f"   in your code, {where}")
+            return _fail(name, reason, reference_fn, learner_fn, "raised an error")
+        changed = _changed_inputs(reference_fn, (args, kwargs), (learner_args, learner_kwargs))
+        in_place = (f"your function changed its input {', '.join(f'`{c}`' for c in changed)} in place "
+                    f"(x *= …, x.add_(…), x[…] = …); compute new tensors instead (x = x * …), or work on x.clone()"
+                    if changed else "")
         try:
             worst = max(worst, _max_error(got, expected, atol, rtol, "output"))
         except Mismatch as mismatch:
             print(f"❌ {name}: case '{label}': {mismatch}")
-            return _fallback(name, f"case '{label}': {mismatch}", reference_fn)
+            for line in mismatch.detail:
+                print(f"   {line}")
+            generic_got, generic_expected = ((mismatch.got, mismatch.expected) if mismatch.expected is not None
+                                             else (got, expected))
+            for text in _diagnose(got, expected, args, kwargs, hints, atol, rtol, generic_got, generic_expected):
+                print(f"   hint: {text}")
+            if in_place:
+                print(f"   also: {in_place}.")
+            return _fail(name, f"case '{label}': {mismatch}", reference_fn, learner_fn, "values differ")
+        if in_place:
+            print(f"❌ {name}: case '{label}': the output matches, but {in_place}.")
+            return _fail(name, f"case '{label}': changed its input in place", reference_fn, learner_fn,
+                         "changed its input in place")
     verdict = "exact match" if worst == 0.0 else f"largest error {worst:.2g}"
     print(f"✅ {name}: all {len(cases)} cases match the library ({verdict}).")
     return learner_fn
@@ -174,7 +537,9 @@ def check_column_to_x(fn: Callable) -> Callable:
         ("random columns (5, 3) of a 64-wide map", (torch.randint(0, 64, (5, 3), generator=generator), 64), {}),
         ("the last column of a 257-wide map is +1", (torch.tensor([256]), 257), {}),
     ]
-    return check_function(fn, reference, cases, name="column_to_x")
+    hints = [Hint("divide by width - 1, not by width: the last column must land at +1 (the align-corners convention).",
+                  lambda column, width: 2 * column.float() / width - 1)]
+    return check_function(fn, reference, cases, name="column_to_x", hints=hints)
 
 
 # --- chapter 05 ---
@@ -198,7 +563,21 @@ def check_tps_offset(fn: Callable) -> Callable:
         ("points exactly on the control points", (grid3[None], grid3, torch.randn(1, 1, 9, generator=generator)), {}),
         ("3×3 grid, points outside [-1, 1], large coefficients", (3 * points(2, 5, 2), grid3, torch.randn(2, 1, 9, generator=generator)), {}),
     ]
-    return check_function(fn, tps_offset, cases, name="tps_offset")
+    def distance_hint(text, distance):
+        def wrong(coordinates, control_points, control_params):
+            d = distance(coordinates[:, :, None, :] - control_points[None, None])  # (B, N, M)
+            return (d ** 2 * torch.log(d + 1e-6) * control_params).sum(-1, keepdim=True)
+        return Hint(text, wrong)
+
+    hints = [
+        distance_hint("the authors' TPS uses the L1 distance |dx| + |dy| (a quirk we keep), not the Euclidean one.",
+                      lambda diff: diff.pow(2).sum(-1).sqrt()),
+        distance_hint("U(0) must be 0, not NaN: add 1e-6 inside the log, U(d) = d² · log(d + 1e-6).",
+                      lambda diff: diff.abs().sum(-1) - 1e-6),
+        Hint("U(d) = d² · log(d): the log takes d, not d² (your values are twice the expected ones).",
+             lambda c, p, w: 2 * tps_offset(c, p, w)),
+    ]
+    return check_function(fn, tps_offset, cases, name="tps_offset", hints=hints)
 
 
 def check_equivariance_jacobian_loss(fn: Callable) -> Callable:
@@ -218,7 +597,22 @@ def check_equivariance_jacobian_loss(fn: Callable) -> Callable:
         ("everything the identity (loss 0)", (torch.eye(2).expand(1, 2, 2, 2).clone(),) * 3, {}),
         ("strongly non-commuting matrices, B=1, K=5", (matrices(1, 5, 0.5), matrices(1, 5, 0.5), matrices(1, 5, 0.5)), {}),
     ]
-    return check_function(fn, equivariance_jacobian_loss, cases, name="equivariance_jacobian_loss")
+    def loss(product):
+        return lambda j_d, j_t, w: torch.abs(torch.eye(2) - product(j_d, j_t, w)).mean()
+
+    hints = [
+        Hint("wrong order: it is J_d⁻¹ · (∇W · J_t): the warp's Jacobian ∇W multiplies J_t from the left.",
+             loss(lambda j_d, j_t, w: torch.inverse(j_d) @ j_t @ w)),
+        Hint("wrong order: J_d⁻¹ multiplies from the left, J_d⁻¹ · ∇W · J_t (matrix products do not commute).",
+             loss(lambda j_d, j_t, w: w @ j_t @ torch.inverse(j_d))),
+        Hint("J_d must be inverted (torch.inverse): the loss measures how far J_d⁻¹ · ∇W · J_t is from I.",
+             loss(lambda j_d, j_t, w: j_d @ w @ j_t)),
+        Hint("an L1 loss: the mean of |I − …|, not of its square.",
+             lambda j_d, j_t, w: (torch.eye(2) - torch.inverse(j_d) @ w @ j_t).pow(2).mean()),
+        Hint("the mean, not the sum, of |I − J_d⁻¹ · ∇W · J_t| over all entries.",
+             lambda j_d, j_t, w: torch.abs(torch.eye(2) - torch.inverse(j_d) @ w @ j_t).sum()),
+    ]
+    return check_function(fn, equivariance_jacobian_loss, cases, name="equivariance_jacobian_loss", hints=hints)
 
 
 # --- chapter 01 ---
@@ -242,7 +636,34 @@ def check_spatial_softmax(fn: Callable) -> Callable:
         ("large scores, τ = 0.01 (exp overflows unless you use a stable softmax)",
          (50 * torch.randn(1, 2, 4, 4, generator=generator), 0.01), {}),
     ]
-    return check_function(fn, spatial_softmax, cases, name="spatial_softmax")
+    def softmax_over(dim):
+        return lambda logits, temperature: torch.softmax(logits / temperature, dim=dim)
+
+    def naive(logits, temperature):
+        e = torch.exp(logits / temperature)
+        return e / e.sum(dim=(2, 3), keepdim=True)
+
+    over_one_axis = ("softmax over one axis only: flatten H and W into one axis of H·W positions first "
+                     "(reshape to (B, K, H·W)), so that each map sums to 1 over the whole image.")
+    hints = [
+        Hint(over_one_axis, softmax_over(-1)),
+        Hint(over_one_axis, softmax_over(-2)),
+        Hint("softmax over the keypoints (dim 1): it must run over the H·W positions of each map.", softmax_over(1)),
+        Hint("temperature left out: divide the logits by the temperature before the softmax.",
+             lambda logits, temperature: spatial_softmax(logits, 1.0)),
+        Hint("divide the logits by the temperature, do not multiply.",
+             lambda logits, temperature: spatial_softmax(logits * temperature * temperature, temperature)),
+        Hint("exp overflowed: use torch.softmax (F.softmax), which subtracts the maximum first.", naive),
+    ]
+    return check_function(fn, spatial_softmax, cases, name="spatial_softmax", hints=hints)
+
+
+def _pixel_grid(spatial_size) -> torch.Tensor:
+    """(H, W, 2) pixel indices (column, row): the grid a learner might use instead of [-1, 1]."""
+    h, w = spatial_size
+    rows, columns = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                                   indexing="ij")  # (H, W) each
+    return torch.stack([columns, rows], dim=-1)    # (H, W, 2)
 
 
 def check_heatmap_to_keypoints(fn: Callable) -> Callable:
@@ -259,7 +680,13 @@ def check_heatmap_to_keypoints(fn: Callable) -> Callable:
         ("uniform map: the centre (0, 0)", (torch.full((1, 1, 4, 6), 1 / 24),), {}),
         ("random maps (1, 10, 58, 58), the vox-256 size", (_probability_maps(generator, 1, 10, 58, 58),), {}),
     ]
-    return check_function(fn, heatmap_to_keypoints, cases, name="heatmap_to_keypoints")
+    hints = [
+        Hint("(x, y) swapped: the last axis holds x first (along the width W), then y (along the height H); "
+             "make_coordinate_grid already gives (x, y) pairs.", lambda heatmap: heatmap_to_keypoints(heatmap).flip(-1)),
+        Hint("use the normalised grid from make_coordinate_grid (values in [-1, 1]), not pixel indices.",
+             lambda heatmap: (heatmap.unsqueeze(-1) * _pixel_grid(heatmap.shape[2:])).sum(dim=(2, 3))),
+    ]
+    return check_function(fn, heatmap_to_keypoints, cases, name="heatmap_to_keypoints", hints=hints)
 
 
 def check_pool_jacobians(fn: Callable) -> Callable:
@@ -277,7 +704,14 @@ def check_pool_jacobians(fn: Callable) -> Callable:
         ("row-major order: a map (0, 1, 2, 3) gives [[0, 1], [2, 3]]",
          (_probability_maps(generator, 1, 1, 3, 3), torch.arange(4.0).view(1, 1, 4, 1, 1).expand(1, 1, 4, 3, 3).clone()), {}),
     ]
-    return check_function(fn, pool_jacobians, cases, name="pool_jacobians")
+    hints = [
+        Hint("your 2×2 matrices are transposed: the 4 maps are read row-major, J = [[j0, j1], [j2, j3]].",
+             lambda heatmap, jacobian_map: pool_jacobians(heatmap, jacobian_map).transpose(-1, -2)),
+        Hint("weight each Jacobian map by the keypoint's heatmap and sum (Σ_z H_k(z) J(z)), not a plain average.",
+             lambda heatmap, jacobian_map: pool_jacobians(torch.full_like(heatmap, 1.0 / heatmap[0, 0].numel()),
+                                                          jacobian_map)),
+    ]
+    return check_function(fn, pool_jacobians, cases, name="pool_jacobians", hints=hints)
 
 
 # --- chapter 02 ---
@@ -308,7 +742,35 @@ def check_sparse_motion(fn: Callable) -> Callable:
          ({"value": torch.zeros(1, 1, 2), "jacobian": torch.tensor([[[[1.0, 0.8], [0.0, 1.0]]]])},
           {"value": torch.tensor([[[0.2, -0.1]]]), "jacobian": torch.tensor([[[[0.0, -1.5], [1.5, 0.0]]]])}, (5, 5)), {}),
     ]
-    return check_function(fn, sparse_motion, cases, name="sparse_motion")
+    from fomm_teach.keypoints import make_coordinate_grid
+
+    def affine(matrix_of):
+        """p_s + A (z − p_d) with A = matrix_of(J_s, J_d): a wrong choice of A."""
+        def wrong(kp_source, kp_driving, spatial_size):
+            if "jacobian" not in kp_source or "jacobian" not in kp_driving:
+                return sparse_motion(kp_source, kp_driving, spatial_size)
+            grid = make_coordinate_grid(spatial_size)                                         # (H, W, 2)
+            z = grid[None, None] - kp_driving["value"][:, :, None, None, :]                   # (B, K, H, W, 2)
+            a = matrix_of(kp_source["jacobian"], kp_driving["jacobian"])                      # (B, K, 2, 2)
+            return (a[:, :, None, None] @ z.unsqueeze(-1)).squeeze(-1) + kp_source["value"][:, :, None, None, :]
+        return wrong
+
+    hints = [
+        Hint("J_d⁻¹ J_s in the wrong order: T_k uses J_s · J_d⁻¹ (matrix products do not commute).",
+             affine(lambda j_s, j_d: torch.inverse(j_d) @ j_s)),
+        Hint("J_d must be inverted: T_k(z) = p_s + J_s · J_d⁻¹ · (z − p_d) (torch.inverse).",
+             affine(lambda j_s, j_d: j_s @ j_d)),
+        Hint("this is the forward map (source → driving). T_k is the backward map: for each pixel z of the "
+             "driving frame, where to read in the source: start from z − p_d, end at p_s + ….",
+             lambda kp_source, kp_driving, spatial_size: sparse_motion(kp_driving, kp_source, spatial_size)),
+        Hint("the Jacobians are ignored: when both keypoint dicts have 'jacobian', use the first-order term "
+             "J_s · J_d⁻¹ (z − p_d).",
+             lambda kp_source, kp_driving, spatial_size: sparse_motion(
+                 {"value": kp_source["value"]}, {"value": kp_driving["value"]}, spatial_size)),
+        Hint("(x, y) swapped: grid coordinates and keypoints are (x, y) pairs, x along the width.",
+             lambda kp_source, kp_driving, spatial_size: sparse_motion(kp_source, kp_driving, spatial_size).flip(-1)),
+    ]
+    return check_function(fn, sparse_motion, cases, name="sparse_motion", hints=hints)
 
 
 def check_kp2gaussian(fn: Callable) -> Callable:
@@ -323,7 +785,15 @@ def check_kp2gaussian(fn: Callable) -> Callable:
         ("a keypoint on the top-right pixel centre (1, -1): peak 1 there",
          (torch.tensor([[[1.0, -1.0]]]), (5, 7), 0.01), {}),
     ]
-    return check_function(fn, kp2gaussian, cases, name="kp2gaussian")
+    hints = [
+        Hint("the ½ is missing: exp(−½ ‖z − p‖² / variance).",
+             lambda kp_value, spatial_size, kp_variance: kp2gaussian(kp_value, spatial_size, kp_variance / 2)),
+        Hint("kp_variance is a variance, not a standard deviation: divide by it once, do not square it.",
+             lambda kp_value, spatial_size, kp_variance: kp2gaussian(kp_value, spatial_size, kp_variance ** 2)),
+        Hint("(x, y) swapped: keypoints are (x, y) with x along the width; spatial_size is (H, W).",
+             lambda kp_value, spatial_size, kp_variance: kp2gaussian(kp_value.flip(-1), spatial_size, kp_variance)),
+    ]
+    return check_function(fn, kp2gaussian, cases, name="kp2gaussian", hints=hints)
 
 
 # --- chapter 03 ---
@@ -350,7 +820,17 @@ def check_heatmap_representation(fn: Callable) -> Callable:
         ("source = driving (all maps zero)", (kp_a, kp_a, (8, 8)), {}),
         ("one keypoint outside the image, K=2", (far, centre, (9, 9)), {}),
     ]
-    return check_function(fn, heatmap_representation, cases, name="heatmap_representation", atol=1e-6)
+    hints = [
+        Hint("G(driving) − G(source), not the other way round.",
+             lambda kp_driving, kp_source, spatial_size, **kw: heatmap_representation(kp_source, kp_driving, spatial_size, **kw)),
+        Hint("the background map is missing: put one all-zero map first, K + 1 maps in all.",
+             lambda *args, **kw: heatmap_representation(*args, **kw)[:, 1:]),
+        Hint("keep a channel axis of size 1: the output is (B, K+1, 1, H, W).",
+             lambda *args, **kw: heatmap_representation(*args, **kw).squeeze(2)),
+        Hint("use kp_variance (default 0.01) in the Gaussians.",
+             lambda kp_driving, kp_source, spatial_size, **kw: heatmap_representation(kp_driving, kp_source, spatial_size)),
+    ]
+    return check_function(fn, heatmap_representation, cases, name="heatmap_representation", atol=1e-6, hints=hints)
 
 
 def check_deform_source(fn: Callable) -> Callable:
@@ -368,7 +848,13 @@ def check_deform_source(fn: Callable) -> Callable:
         ("align_corners=False", (image, grids), {"align_corners": False}),
         ("smaller output grid 6×8, one channel", (image[:, :1], grids[:, :, :6, :8]), {}),
     ]
-    return check_function(fn, deform_source, cases, name="deform_source")
+    hints = [
+        Hint("pass align_corners on to grid_sample.",
+             lambda source_image, sparse_motions, **kw: deform_source(source_image, sparse_motions)),
+        Hint("(x, y) swapped: grid_sample reads (x, y) pairs, x along the width.",
+             lambda source_image, sparse_motions, **kw: deform_source(source_image, sparse_motions.flip(-1), **kw)),
+    ]
+    return check_function(fn, deform_source, cases, name="deform_source", hints=hints)
 
 
 def check_dense_deformation(fn: Callable) -> Callable:
@@ -384,7 +870,11 @@ def check_dense_deformation(fn: Callable) -> Callable:
         ("one-hot masks pick one motion per pixel", (one_hot.permute(0, 3, 1, 2).float(), motions), {}),
         ("uniform masks average the motions", (torch.full((2, 4, 8, 10), 0.25), motions), {}),
     ]
-    return check_function(fn, dense_deformation, cases, name="dense_deformation")
+    hints = [
+        Hint("weight each motion by its mask and sum over the K+1 parts (dim 1), not a plain average.",
+             lambda mask, sparse_motions: sparse_motions.mean(dim=1)),
+    ]
+    return check_function(fn, dense_deformation, cases, name="dense_deformation", hints=hints)
 
 
 # --- chapter 04 ---
@@ -407,7 +897,26 @@ def check_deform_input(fn: Callable) -> Callable:
         ("identity flow", (features, make_coordinate_grid((8, 8)).expand(2, 8, 8, 2).clone()), {}),
         ("align_corners=False in grid_sample", (features, flow_large), {"align_corners": False}),
     ]
-    return check_function(fn, deform_input, cases, name="deform_input")
+    import torch.nn.functional as F
+
+    def resized(mode, align):
+        def wrong(inp, deformation, align_corners=True):
+            flow = deformation.permute(0, 3, 1, 2)                                          # (B, 2, h, w)
+            flow = F.interpolate(flow, size=inp.shape[2:], mode=mode, align_corners=align)  # (B, 2, H, W)
+            return deform_input(inp, flow.permute(0, 2, 3, 1), align_corners=align_corners)
+        return wrong
+
+    hints = [
+        Hint("resize the flow bilinearly with align_corners=False, as the authors do (F.interpolate).",
+             resized("bilinear", True)),
+        Hint("resize the flow bilinearly (mode='bilinear', align_corners=False), not with the nearest pixel.",
+             resized("nearest", None)),
+        Hint("pass align_corners on to grid_sample.",
+             lambda inp, deformation, **kw: deform_input(inp, deformation)),
+        Hint("(x, y) swapped: the flow holds (x, y) pairs, x along the width.",
+             lambda inp, deformation, **kw: deform_input(inp, deformation.flip(-1), **kw)),
+    ]
+    return check_function(fn, deform_input, cases, name="deform_input", hints=hints)
 
 
 def check_apply_occlusion(fn: Callable) -> Callable:
@@ -422,7 +931,22 @@ def check_apply_occlusion(fn: Callable) -> Callable:
         ("map 5×11 for 8×8 features", (features, torch.rand(2, 1, 5, 11, generator=generator)), {}),
         ("all-zero map switches everything off", (features, torch.zeros(2, 1, 8, 8)), {}),
     ]
-    return check_function(fn, apply_occlusion, cases, name="apply_occlusion")
+    import torch.nn.functional as F
+
+    def resized(mode, align):
+        def wrong(features, occlusion_map):
+            return features * F.interpolate(occlusion_map, size=features.shape[2:], mode=mode, align_corners=align)
+        return wrong
+
+    hints = [
+        Hint("resize the map bilinearly with align_corners=False, as the authors do.", resized("bilinear", True)),
+        Hint("resize the map bilinearly (mode='bilinear', align_corners=False), not with the nearest pixel.",
+             resized("nearest", None)),
+        Hint("Eq. 8 is a product ξ' = Ô ⊙ f_w(ξ, T̂), not a blend with (1 − Ô).",
+             lambda features, occlusion_map: features * (1 - F.interpolate(
+                 occlusion_map, size=features.shape[2:], mode="bilinear", align_corners=False))),
+    ]
+    return check_function(fn, apply_occlusion, cases, name="apply_occlusion", hints=hints)
 
 
 def check_discriminator_feature_sizes(fn: Callable) -> Callable:
@@ -475,10 +999,8 @@ def check_build_optimizers(fn: Callable) -> Callable:
                                                       "lr_discriminator": 3e-5}), {}),
         ("taichi-adv: a frozen keypoint detector (lr 0)", (networks(), {**rates, "lr_kp_detector": 0}), {}),
     ]
-    learner = _optimizer_summary(fn)
-    checked = check_function(learner, _optimizer_summary(build_optimizers), cases, name="build_optimizers",
-                             atol=0, rtol=0)
-    return fn if checked is learner else build_optimizers
+    return check_function(fn, build_optimizers, cases, name="build_optimizers", atol=0, rtol=0,
+                          adapt=_optimizer_summary)
 
 
 def check_epoch_means(fn: Callable) -> Callable:
