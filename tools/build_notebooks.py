@@ -35,12 +35,17 @@ from nbformat import v4
 if __package__ in (None, ""):  # run as ``python tools/build_notebooks.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fomm_teach import __version__
 from fomm_teach.errors import FommTeachError
 from tools.notebook_source import run_generator, TAGS, cell_label, notebook_sources, read_notebook, relative, tags
 
-# The GitHub repository the badges and the Colab install cell point to.
+# The GitHub repository (OWNER/NAME) that the Colab badges and install cell point to: the one
+# place to change it (tests/test_packaging.py finds every other mention, in README.md, pyproject.toml
+# and CITATION.cff, and fails until they agree). A fork sets it and runs `make notebooks`.
 REPOSITORY = "fomm-teach/fomm_teach"
-BRANCH = "main"
+# Badges open, and the install cell installs, the release tag of the package version these
+# notebooks were built with, never a moving branch, so notebook and library always match.
+RELEASE_TAG = f"v{__version__}"
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 CHECK_CALL = re.compile(r"\bchecks\.check_\w+\s*\(")
@@ -49,17 +54,27 @@ FOREIGN_TAGS = re.compile(r"^(nbval-[a-z-]+|raises-exception)$")
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 COLAB_SETUP = f'''\
-# Colab only: install this course's package. Torch is already on Colab and is never reinstalled
-# (the package asks only for torch>=2.1). On a laptop or Binder this cell does nothing.
+#@title Colab setup: installs this course's package (click ▶; does nothing outside Colab) {{ display-mode: "form" }}
+# Installs fomm_teach {__version__} (git tag {RELEASE_TAG}), the version this notebook was built with.
+# Colab's own torch and ipywidgets are kept (the package asks for torch>=2.1, ipywidgets>=7.7).
+REPOSITORY = "{REPOSITORY}"  #@param {{type:"string"}}
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run(
+    _install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet",
-         "fomm_teach @ git+https://github.com/{REPOSITORY}@{BRANCH}"],
-        check=True,
-    )'''
+         f"fomm_teach @ git+https://github.com/{{REPOSITORY}}@{RELEASE_TAG}"],
+        capture_output=True, text=True,
+    )
+    if _install.returncode != 0:
+        print(_install.stdout[-3000:], _install.stderr[-3000:], sep="\\n")
+        raise RuntimeError(
+            f"Could not install fomm_teach from https://github.com/{{REPOSITORY}} at tag {RELEASE_TAG} "
+            "(pip's messages are above). If you opened this notebook from a fork or a renamed repository, "
+            "put its OWNER/NAME (what follows github.com/ in the address you opened) into REPOSITORY "
+            "in this cell's form and run the cell again; that repository needs the tag {RELEASE_TAG}."
+        )'''
 
 
 # --- the build guard ----------------------------------------------------------------------------
@@ -178,7 +193,7 @@ def solution_block(code: str) -> str:
 
 
 def _badge(notebook_path: str) -> str:
-    url = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{notebook_path}"
+    url = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{RELEASE_TAG}/{notebook_path}"
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
 
@@ -220,7 +235,8 @@ def build(notebook: nbformat.NotebookNode, notebook_path: str, student: bool) ->
     title_end = 1 if cells and cells[0].cell_type == "markdown" else 0
     setup = [
         _new_cell("markdown", _badge(notebook_path), {}),
-        _new_cell("code", COLAB_SETUP, {"jupyter": {"source_hidden": True}}),
+        # Colab's form view shows only the #@title line; JupyterLab folds the cell.
+        _new_cell("code", COLAB_SETUP, {"cellView": "form", "jupyter": {"source_hidden": True}}),
     ]
     cells[title_end:title_end] = setup
     _assign_ids(cells)
