@@ -1017,3 +1017,135 @@ def check_epoch_means(fn: Callable) -> Callable:
         ("no iterations", ([],), {}),
     ]
     return check_function(fn, epoch_means, cases, name="epoch_means")
+
+
+# --- chapter 07 ---
+
+
+def _point_sets(generator: torch.Generator) -> list[torch.Tensor]:
+    """Point sets whose hull areas are known or random: a unit square with an inside point, a line, ..."""
+    square = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.4, 0.6]]])  # area 1
+    return [square, torch.rand(3, 10, 2, generator=generator) * 2 - 1]
+
+
+def check_convex_hull_area(fn: Callable) -> Callable:
+    """Exercise 7.1: the area of each point set's convex hull (monotone chain + shoelace)."""
+    from fomm_teach.animate import convex_hull_area
+
+    square, random_sets = _point_sets(seeded_generator(71))
+    cases = [
+        ("a unit square with one point inside (area 1)", (square,), {}),
+        ("three random sets of 10 keypoints", (random_sets,), {}),
+        ("a triangle given clockwise", (torch.tensor([[[0.0, 0.0], [0.0, 2.0], [3.0, 0.0]]]),), {}),
+        ("points on one line (area 0)", (torch.tensor([[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [-1.0, -1.0]]]),), {}),
+        ("two points (area 0)", (torch.tensor([[[0.0, 0.0], [1.0, 0.5]]]),), {}),
+        ("repeated points", (torch.tensor([[[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]]),), {}),
+    ]
+
+    def polygon_area_in_given_order(points):
+        areas = []
+        for point_set in points.double().tolist():
+            twice = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(point_set, point_set[1:] + point_set[:1]))
+            areas.append(abs(twice) / 2)
+        return torch.tensor(areas, dtype=points.dtype)
+
+    hints = [
+        Hint("this is the shoelace formula over the points in the order given: only the hull's vertices, in "
+             "order around the hull, make the polygon whose area we want.", polygon_area_in_given_order),
+        Hint("the shoelace sum is twice the area: divide by 2.", lambda points: 2 * convex_hull_area(points)),
+    ]
+    return check_function(fn, convex_hull_area, cases, name="convex_hull_area", hints=hints)
+
+
+def check_normalize_kp(fn: Callable) -> Callable:
+    """Exercise 7.2: absolute, relative and relative-with-scale keypoints (the authors' normalize_kp)."""
+    from fomm_teach.animate import normalize_kp
+
+    generator = seeded_generator(72)
+    kp_source, kp_initial = _keypoints(generator, 1, 5, True), _keypoints(generator, 1, 5, True)
+    kp_driving = _keypoints(generator, 3, 5, True)
+    small_source = {"value": 0.5 * kp_source["value"], "jacobian": kp_source["jacobian"]}
+    relative = {"use_relative_movement": True, "use_relative_jacobian": True}
+    cases = [
+        ("absolute: the driving keypoints as they are", (kp_source, kp_driving, kp_initial), {}),
+        ("relative values and Jacobians", (kp_source, kp_driving, kp_initial), relative),
+        ("relative, with movement-scale adaptation (a source half the size)",
+         (small_source, kp_driving, kp_initial), {**relative, "adapt_movement_scale": True}),
+        ("relative values only (use_relative_jacobian=False)", (kp_source, kp_driving, kp_initial),
+         {"use_relative_movement": True}),
+        ("no motion: the driving frame is the initial one", (kp_source, kp_initial, kp_initial), relative),
+        ("a detector without Jacobians", ({"value": kp_source["value"]}, {"value": kp_driving["value"]},
+                                          {"value": kp_initial["value"]}), relative),
+    ]
+
+    def with_jacobian(product):
+        def wrong(kp_source, kp_driving, kp_driving_initial, **flags):
+            out = normalize_kp(kp_source, kp_driving, kp_driving_initial, **flags)
+            if flags.get("use_relative_movement") and flags.get("use_relative_jacobian") and "jacobian" in kp_driving:
+                out["jacobian"] = product(kp_source["jacobian"], kp_driving["jacobian"], kp_driving_initial["jacobian"])
+            return out
+        return wrong
+
+    def scaled_both_ways(kp_source, kp_driving, kp_driving_initial, **flags):
+        out = normalize_kp(kp_source, kp_driving, kp_driving_initial, **flags)
+        if flags.get("adapt_movement_scale") and flags.get("use_relative_movement"):
+            flipped = normalize_kp(kp_driving_initial, kp_driving, kp_source, **flags)  # scale area(p_d0)/area(p_s)
+            out["value"] = kp_source["value"] + (flipped["value"] - kp_driving_initial["value"])
+        return out
+
+    hints = [
+        Hint("the Jacobian product is in the wrong order: (J_d · J_d0⁻¹) · J_s, the driving change applied "
+             "on the left of the source's Jacobian.",
+             with_jacobian(lambda j_s, j_d, j_0: j_s @ j_d @ torch.inverse(j_0))),
+        Hint("J_d0 must be inverted: the change since the initial frame is J_d · J_d0⁻¹.",
+             with_jacobian(lambda j_s, j_d, j_0: j_d @ j_0 @ j_s)),
+        Hint("the displacement is p_d − p_d0 (driving minus initial), added to p_s.",
+             lambda kp_source, kp_driving, kp_driving_initial, **flags: {
+                 **normalize_kp(kp_source, kp_driving, kp_driving_initial, **flags),
+                 **({"value": kp_source["value"] - (kp_driving["value"] - kp_driving_initial["value"])}
+                    if flags.get("use_relative_movement") else {})}),
+        Hint("the scale is sqrt(area(hull(p_s)) / area(hull(p_d0))): source over initial driving frame.",
+             scaled_both_ways),
+    ]
+    return check_function(fn, normalize_kp, cases, name="normalize_kp", hints=hints)
+
+
+def _tiny_generator(seed: int):
+    """A small OcclusionAwareGenerator (16×16 frames, 3 keypoints) with seeded weights, in eval mode."""
+    from fomm_teach.generator import OcclusionAwareGenerator
+
+    torch.manual_seed(seed)
+    generator = OcclusionAwareGenerator(
+        num_channels=3, num_kp=3, block_expansion=8, max_features=32, num_down_blocks=2,
+        num_bottleneck_blocks=1, estimate_occlusion_map=True,
+        dense_motion_params={"block_expansion": 8, "max_features": 32, "num_blocks": 2, "scale_factor": 0.5})
+    return generator.eval()
+
+
+def check_generate_frames(fn: Callable) -> Callable:
+    """Exercise 7.3: the generator's per-frame steps from a source encoded once."""
+    from fomm_teach.animate import generate_frames, prepare_source
+
+    generator = seeded_generator(73)
+    model = _tiny_generator(73)
+    source = torch.rand(1, 3, 16, 16, generator=generator)
+    with torch.no_grad():
+        cache = prepare_source(model, source)
+    kp_source, kp_norm = _keypoints(generator, 1, 3, True), _keypoints(generator, 4, 3, True)
+    cases = [
+        ("4 driving keypoint sets, one source", (model, cache, kp_source, kp_norm), {}),
+        ("1 driving keypoint set", (model, cache, kp_source, {key: v[:1] for key, v in kp_norm.items()}), {}),
+    ]
+
+    def without_occlusion(model, cache, kp_source, kp_norm):
+        batch = kp_norm["value"].shape[0]
+        kp_source = {key: value.expand(batch, *value.shape[1:]) for key, value in kp_source.items()}
+        motion = model.dense_motion_network.predict_motion(cache["downsampled"].expand(batch, -1, -1, -1), kp_norm, kp_source)
+        motion = {key: value for key, value in motion.items() if key != "occlusion_map"}
+        return model.decode(model.warp_features(cache["features"].expand(batch, -1, -1, -1), motion))
+
+    hints = [
+        Hint("the occlusion map is not applied: warp_features applies it when the dense motion's dict has one.",
+             without_occlusion),
+    ]
+    return check_function(fn, generate_frames, cases, name="generate_frames", atol=1e-5, hints=hints)

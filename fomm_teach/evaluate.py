@@ -25,21 +25,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from fomm_teach.animate import relative_keypoints
 from fomm_teach.data.synthetic import SyntheticVideos
-
-
-def relative_keypoints(kp_source, kp_driving, kp_driving_initial):
-    """Relative motion transfer (the authors' normalize_kp with relative movement and Jacobian, spec §6.6).
-
-    value = kp_d − kp_d0 + kp_s; jacobian = (J_d · J_d0⁻¹) · J_s. All dicts: 'value' (B, K, 2),
-    'jacobian' (B, K, 2, 2). Chapter 07 (animate.py) teaches this; it should move there.
-    """
-    value = kp_driving["value"] - kp_driving_initial["value"] + kp_source["value"]                  # (B, K, 2)
-    kp = {"value": value}
-    if "jacobian" in kp_driving:
-        change = kp_driving["jacobian"] @ torch.inverse(kp_driving_initial["jacobian"])            # (B, K, 2, 2)
-        kp["jacobian"] = change @ kp_source["jacobian"]                                             # (B, K, 2, 2)
-    return kp
 
 
 @torch.no_grad()
