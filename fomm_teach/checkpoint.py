@@ -227,6 +227,39 @@ def load_trained_models(path, config: dict | str | os.PathLike, device: torch.de
     return models
 
 
+def check_resume_entries(path, checkpoint: dict, scheduler_names) -> None:
+    """Raise ``FommTeachError`` unless the entries a resume reads have the types a training run writes.
+
+    ``next_epoch`` (int), ``rng_state`` (uint8 tensor), ``scheduler_<name>`` (dicts with ``last_epoch``)
+    and ``config`` (dict) are ours; a file from the authors' code has none of them, and that is fine.
+    """
+    def wrong(key, expected):
+        value = checkpoint[key]
+        shown = repr(value) if not isinstance(value, torch.Tensor) else f"a {value.dtype} tensor"
+        return FommTeachError(f"checkpoint {path}: its {key!r} entry is {shown[:60]}, not {expected}; the file was "
+                              "changed after training wrote it, so it cannot resume. Use another checkpoint.")
+
+    if "next_epoch" not in checkpoint:
+        return
+    next_epoch = checkpoint["next_epoch"]
+    if not (isinstance(next_epoch, int) and not isinstance(next_epoch, bool) and next_epoch >= 0):
+        raise wrong("next_epoch", "a whole number >= 0")
+    rng_state = checkpoint.get("rng_state")
+    if not (isinstance(rng_state, torch.Tensor) and rng_state.dtype == torch.uint8 and rng_state.dim() == 1):
+        if "rng_state" not in checkpoint:
+            raise FommTeachError(f"checkpoint {path} has 'next_epoch' but no 'rng_state'; it cannot resume exactly.")
+        raise wrong("rng_state", "torch's random state (a uint8 tensor)")
+    for name in scheduler_names:
+        key = f"scheduler_{name}"
+        if key not in checkpoint:
+            raise FommTeachError(f"checkpoint {path} has no {key!r} entry; it cannot resume the learning-rate schedule.")
+        state = checkpoint[key]
+        if not (isinstance(state, dict) and isinstance(state.get("last_epoch"), int)):
+            raise wrong(key, "a scheduler state_dict")
+    if "config" in checkpoint and not isinstance(checkpoint["config"], dict):
+        raise wrong("config", "a config dict")
+
+
 # --- finite weights -----------------------------------------------------------------------------
 
 def non_finite_tensors(state: dict) -> list[str]:

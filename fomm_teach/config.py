@@ -75,16 +75,17 @@ def available_configs() -> list[str]:
     return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
-def load_config(name_or_path: str | os.PathLike | dict) -> dict:
+def load_config(name_or_path: str | os.PathLike | dict, for_training: bool = False) -> dict:
     """Read a config: a shipped name (``"vox-256"``), a path to a YAML file, or a dict (copied).
 
     Returns the nested dict of the authors' YAML structure, unchanged (no defaults are filled in).
-    Raises ``FommTeachError`` for an unknown name, a missing file, bad YAML, or a file without the
-    ``model_params`` sections that the models are built from.
+    Raises ``FommTeachError`` for an unknown name, a missing file, bad YAML, a file without the
+    ``model_params`` sections that the models are built from, or one that does not fit the schema
+    (see :func:`validate_config`; for_training also requires the keys training reads).
     """
     if isinstance(name_or_path, dict):
         config = copy.deepcopy(name_or_path)
-        _check_structure(config, "given as a dict")
+        _check_structure(config, "given as a dict", for_training)
         return config
     text_name = os.fspath(name_or_path)
     path = Path(text_name).expanduser()
@@ -93,11 +94,11 @@ def load_config(name_or_path: str | os.PathLike | dict) -> dict:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise FommTeachError(f"config file {path} cannot be read as UTF-8 text: {err}.") from None
-        return _read_yaml(text, str(path))
+        return _read_yaml(text, str(path), for_training)
     names = available_configs()
     if text_name in names:
         resource = resources.files("fomm_teach") / "configs" / f"{text_name}.yaml"
-        return _read_yaml(resource.read_text(encoding="utf-8"), f"{text_name} (shipped config)")
+        return _read_yaml(resource.read_text(encoding="utf-8"), f"{text_name} (shipped config)", for_training)
     if path.exists():
         raise FommTeachError(f"config path {path} is not a file; give a .yaml file or a shipped name.")
     if os.sep in text_name or "/" in text_name or path.suffix in (".yaml", ".yml"):
@@ -111,7 +112,7 @@ def load_config(name_or_path: str | os.PathLike | dict) -> dict:
     )
 
 
-def _read_yaml(text: str, source: str) -> dict:
+def _read_yaml(text: str, source: str, for_training: bool = False) -> dict:
     """Parse ``text`` (read from ``source``) and check that it has the model sections."""
     try:
         loader = _ConfigLoader(text)
@@ -130,7 +131,7 @@ def _read_yaml(text: str, source: str) -> dict:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(err, "problem", None) or str(err)
         raise FommTeachError(f"config {source}: not valid YAML{where}: {problem}. Fix the file.") from None
-    _check_structure(config, source)
+    _check_structure(config, source, for_training)
     return config
 
 
@@ -173,7 +174,7 @@ def _check_expanded_size(node, source: str) -> None:
         size(node)
 
 
-def _check_structure(config, source: str) -> None:
+def _check_structure(config, source: str, for_training: bool = False) -> None:
     """Raise ``FommTeachError`` unless ``config`` has ``model_params`` with its four sections."""
     if not isinstance(config, dict):
         raise FommTeachError(
@@ -192,7 +193,7 @@ def _check_structure(config, source: str) -> None:
             f"config {source}: model_params lacks {', '.join(missing)} "
             f"(it needs {', '.join(MODEL_SECTIONS)})."
         )
-    validate_config(config, source)
+    validate_config(config, source, for_training)
 
 
 # --- the schema -------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def parse_log(path):
 # --- from notebooks/06_training.py, cell 22 ---
 import torch
 
-from fomm_teach.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from fomm_teach.checkpoint import check_resume_entries, load_checkpoint, read_checkpoint, save_checkpoint
 
 
 def checkpoint_name(epoch):
@@ -136,8 +136,9 @@ def load_training_state(path, models, optimizers, schedulers):
     With our entries (schedulers, RNG state, next_epoch) the run continues exactly; a file from the
     authors' code has none, so, as they do, the saved epoch is run again with a fresh RNG state.
     """
-    epoch = load_checkpoint(path, models, optimizers)
     checkpoint = read_checkpoint(path)
+    check_resume_entries(path, checkpoint, schedulers)   # the types of the entries below
+    epoch = load_checkpoint(path, models, optimizers)
     if "next_epoch" not in checkpoint:
         for scheduler in schedulers.values():   # the authors' last_epoch = start_epoch - 1
             for _ in range(epoch):
@@ -224,8 +225,11 @@ class SyntheticBatches:
                 raise FommTeachError(f"dataset_params.synthetic_params / curriculum: {err}. Fix the config.") from None
         return self._videos[key]
 
+    def pairs_per_epoch(self):
+        return self.num_repeats * self.num_videos
+
     def steps_per_epoch(self):
-        return self.num_repeats * self.num_videos // self.batch_size
+        return self.pairs_per_epoch() // self.batch_size
 
     def epoch(self, epoch):
         """Yield the batches {'source', 'driving'} (B, 3, S, S) of one epoch."""
@@ -251,6 +255,9 @@ class FramesBatches:
         self.loader = torch.utils.data.DataLoader(dataset, batch_size=train_params["batch_size"], shuffle=True,
                                                   drop_last=True, num_workers=train_params.get("num_workers", 0))
         self.device = torch.device(device)
+
+    def pairs_per_epoch(self):
+        return len(self.loader.dataset)
 
     def steps_per_epoch(self):
         return len(self.loader)
@@ -336,10 +343,13 @@ import imageio.v3 as iio
 import torch
 from tqdm.auto import tqdm
 
+from fomm_teach.checkpoint import NonFiniteWeights, require_finite_weights
 from fomm_teach.config import load_config
+from fomm_teach.data.check import require_valid_dataset
 from fomm_teach.errors import FommTeachError
 from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
 from fomm_teach.models import build_models
+from fomm_teach.run_folder import check_run_folder, prepare_run_folder
 
 
 def scheduled_loss_weights(train_params, epoch):
@@ -363,7 +373,8 @@ def last_checkpoint(out_dir):
     return found[-1] if found else None
 
 
-def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress=True, visualize_every=1):
+def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress=True, visualize_every=1,
+          check_data=True):
     """Train the three networks of `config` (a dict, shipped name or YAML path) into `out_dir`.
 
     Writes out_dir/log.txt (per-epoch loss means, authors' format), out_dir/train-vis/%08d-rec.png,
@@ -372,16 +383,21 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
     RNG state). callback(event) is called after every step (event['kind'] == 'step') and every
     epoch ('epoch') with the step, epoch, losses, batch, generated and models; if it returns True,
     training stops after a checkpoint. Returns {'models', 'log': [(epoch, means)], 'checkpoint'}.
-    A nan or inf loss raises FommTeachError naming the step, the loss terms and the last checkpoint.
+
+    Nothing is written before every check has passed: the config against the schema, the output
+    folder (never another run's, see fomm_teach.run_folder), the checkpoint to resume, and the data
+    (check_data: the check of `fomm-teach check-dataset`). A nan or inf loss, or weights and buffers
+    that turned nan or inf (checked after every epoch), stop the run with a FommTeachError naming the
+    last good checkpoint; a non-finite checkpoint is never written.
     """
     import yaml
 
-    config = load_config(config)
+    config = load_config(config, for_training=True)   # checked against the schema, training keys required
     train_params = config["train_params"]
-    out_dir = Path(out_dir)
-    (out_dir / "train-vis").mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    device = torch.device(device)
+    out_dir, device = Path(out_dir), torch.device(device)
+    check_run_folder(out_dir, resume)
+    if check_data and not str(config["dataset_params"]["root_dir"]).startswith(SYNTHETIC_PREFIX):
+        require_valid_dataset(config["dataset_params"])
     models = build_models(config, device=device)
     optimizers = build_optimizers(models, train_params)
     schedulers = build_schedulers(optimizers, train_params)
@@ -398,11 +414,26 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
     discriminator_full = DiscriminatorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
                                                 train_params).to(device)
     batches = make_batches(config, device)
+    if batches.steps_per_epoch() == 0:
+        raise FommTeachError(
+            f"train_params.batch_size {train_params['batch_size']} is larger than the data: an epoch has "
+            f"{batches.pairs_per_epoch()} training pairs and the last partial batch is dropped, so nothing would "
+            "train. Lower batch_size, or raise num_repeats (or synthetic_params.num_videos).")
+    prepare_run_folder(out_dir, yaml.safe_dump(config, sort_keys=False), start_epoch)   # writing starts here
     kp_size = config.get("visualizer_params", {}).get("kp_size", 1)
     log, stop, step = [], False, start_epoch * batches.steps_per_epoch()
 
+    def stopped(epoch, what):
+        last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written yet"
+        return FommTeachError(f"training stopped at epoch {epoch}, step {step}: {what}; {last}. Lower the learning "
+                              "rates or the loss weights, then resume from it.")
+
     def save(epoch):
-        return save_training_state(out_dir / checkpoint_name(epoch), models, optimizers, schedulers, epoch, config)
+        try:
+            return save_training_state(out_dir / checkpoint_name(epoch), models, optimizers, schedulers, epoch, config)
+        except NonFiniteWeights as err:
+            raise stopped(epoch, f"the weights diverged, {len(err.names)} tensor(s) hold nan or inf "
+                                 f"({', '.join(err.names[:3])}), so no checkpoint was written") from None
 
     epoch = start_epoch
     for epoch in range(start_epoch, train_params["num_epochs"]):
@@ -414,10 +445,7 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
             try:
                 losses, generated = train_step(generator_full, discriminator_full, optimizers, x)
             except NonFiniteLoss as err:
-                last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written yet"
-                raise FommTeachError(
-                    f"training stopped at epoch {epoch}, step {step}: {err}; the weights were not updated by "
-                    f"this step and {last}. Lower the learning rates or the loss weights, then resume.") from None
+                raise stopped(epoch, f"{err}; the weights were not updated by this step") from None
             step_losses.append(losses)
             bar.set_postfix({name: f"{value:.3f}" for name, value in losses.items()})
             if callback is not None and callback(dict(kind="step", step=step, epoch=epoch, losses=losses, batch=x,
@@ -430,6 +458,11 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
         log.append((epoch, means))
         with open(out_dir / "log.txt", "a", encoding="utf-8") as file:
             file.write(format_log_line(epoch, means) + "\n")
+        try:   # the losses can stay finite while weights or BatchNorm statistics are already inf
+            require_finite_weights(models, "the models")
+        except NonFiniteWeights as err:
+            raise stopped(epoch, f"the weights diverged, {len(err.names)} tensor(s) hold nan or inf "
+                                 f"({', '.join(err.names[:3])}) although the losses were finite") from None
         if visualize_every and (epoch + 1) % visualize_every == 0 and step_losses:
             iio.imwrite(out_dir / "train-vis" / f"{epoch:08d}-rec.png", visualize(x, generated, kp_size))
         with warnings.catch_warnings():   # with generator_gan 0 the discriminator's optimiser never steps

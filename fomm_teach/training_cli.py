@@ -5,7 +5,8 @@
 
 ``train`` runs :func:`fomm_teach.train.train`; without ``--out`` it writes to
 ``log/<config name> <dd_mm_yy_HH.MM.SS>`` as the authors' run.py does (with ``--resume``: the
-checkpoint's folder). ``evaluate`` prints the metrics of :mod:`fomm_teach.evaluate` on held-out
+checkpoint's run folder, or a new folder when the checkpoint is not in one, e.g. the shipped model;
+see :mod:`fomm_teach.run_folder`). ``evaluate`` prints the metrics of :mod:`fomm_teach.evaluate` on held-out
 synthetic videos, for the shipped model by default.
 """
 
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import torch
 
+from fomm_teach.argtypes import int_at_least, non_negative_int, positive_int
 from fomm_teach.errors import FommTeachError
+
 
 def register(subparsers) -> None:
     train_parser = subparsers.add_parser(
@@ -29,10 +32,13 @@ def register(subparsers) -> None:
     train_parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     train_parser.add_argument("--out", default=None, help="output folder (default: log/<config> <date>, "
                               "or the checkpoint's folder with --resume)")
-    train_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    train_parser.add_argument("--seed", type=int, default=0, help="seeds torch (weights, pairs, warps); "
+    train_parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    train_parser.add_argument("--seed", type=non_negative_int, default=0, help="seeds torch (weights, pairs, warps); "
                               "ignored with --resume, which restores the checkpoint's random state")
     train_parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    train_parser.add_argument("--skip-data-check", action="store_true",
+                              help="start without checking the dataset first (the check decodes every video "
+                              "once, as fomm-teach check-dataset does; minutes for a large dataset)")
     train_parser.set_defaults(run=run_train)
 
     evaluate_parser = subparsers.add_parser(
@@ -42,7 +48,7 @@ def register(subparsers) -> None:
     evaluate_parser.add_argument("--config", default=None, help="the checkpoint's config, if the file does "
                                  "not carry one (checkpoints written by fomm-teach train do)")
     evaluate_parser.add_argument("--data", required=True, help="synthetic:rigid | synthetic:windmill | synthetic:puppet")
-    evaluate_parser.add_argument("--videos", type=int, default=128,
+    evaluate_parser.add_argument("--videos", type=int_at_least(4), default=128,
                                  help="held-out videos (half fit the keypoint map; with 32, R² moved by ±0.05 between "
                                  "video samples, see benchmarks/RESULTS.md round 5)")
     evaluate_parser.add_argument("--no-transfer", action="store_true", help="skip the cross-identity metric")
@@ -65,19 +71,20 @@ def _device(name):
 
 def run_train(args) -> int:
     from fomm_teach.config import load_config
+    from fomm_teach.run_folder import resume_folder
     from fomm_teach.train import train
 
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    config = load_config(args.config)
-    if args.out:
-        out_dir = Path(args.out)
-    elif args.resume:
-        out_dir = Path(args.resume).parent
-    else:
+    config = load_config(args.config, for_training=True)
+    out_dir = Path(args.out) if args.out else (resume_folder(args.resume) if args.resume else None)
+    if out_dir is None:
         out_dir = Path("log") / f"{Path(args.config).stem} {time.strftime('%d_%m_%y_%H.%M.%S')}"
-    result = train(config, out_dir, resume=args.resume, device=_device(args.device), progress=not args.no_progress)
+        if args.resume:
+            print(f"{args.resume} is not in a run folder of fomm-teach train; the run continues in {out_dir}")
+    result = train(config, out_dir, resume=args.resume, device=_device(args.device), progress=not args.no_progress,
+                   check_data=not args.skip_data_check)
     print(f"trained: {out_dir}/log.txt, last checkpoint {result['checkpoint']}")
     return 0
 
@@ -94,9 +101,6 @@ def run_evaluate(args) -> int:
         raise FommTeachError(f"--data {args.data!r}: only synthetic data has ground truth; "
                              "use synthetic:rigid, synthetic:windmill or synthetic:puppet.")
     level = args.data[len(prefix):]
-    if args.videos < 4:
-        raise FommTeachError(f"--videos {args.videos}: at least 4 (half of them fit the keypoint map, the "
-                             "other half score it); the default is 128.")
     path = Path(args.checkpoint) if args.checkpoint else shipped_model_path()
     if args.config:
         config = load_config(args.config)

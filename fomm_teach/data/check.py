@@ -16,6 +16,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
+from fomm_teach.argtypes import positive_int
 from fomm_teach.data import synthetic_disk
 from fomm_teach.data.frames import dataset_split, video_id
 from fomm_teach.data.video_io import (
@@ -282,6 +283,6 @@ def register(subparsers) -> None:
     )
     parser.add_argument("path", nargs="?", help="dataset folder (default: the config's dataset_params.root_dir)")
     parser.add_argument("--config", help="config name or YAML path; its dataset_params set frame_shape and id_sampling")
-    parser.add_argument("--frame-shape", type=int, nargs=2, metavar=("H", "W"), help="frame size every video must have")
+    parser.add_argument("--frame-shape", type=positive_int, nargs=2, metavar=("H", "W"), help="frame size every video must have")
     parser.add_argument("--id-sampling", action="store_true", help="check <id>#<clip> names for id_sampling")
     parser.set_defaults(run=run)

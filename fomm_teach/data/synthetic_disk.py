@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fomm_teach.argtypes import int_at_least, non_negative_int, positive_int
 from fomm_teach.data.puppets import LEVELS
 from fomm_teach.data.synthetic import SyntheticVideos
 from fomm_teach.data.video_io import LAYOUTS, write_video
@@ -69,10 +70,10 @@ def register(subparsers) -> None:
     parser.add_argument("out", help="output folder (created)")
     parser.add_argument("--level", choices=LEVELS, default="windmill")
     parser.add_argument("--layout", choices=LAYOUTS, default="folder")
-    parser.add_argument("--train", type=int, default=8, help="number of training videos")
-    parser.add_argument("--test", type=int, default=2, help="number of test videos")
-    parser.add_argument("--size", type=int, default=64, help="frame side in pixels")
-    parser.add_argument("--frames", type=int, default=32, help="frames per video")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--clips-per-id", type=int, default=1, help="clips of each identity, named <id>#<clip>")
+    parser.add_argument("--train", type=positive_int, default=8, help="number of training videos")
+    parser.add_argument("--test", type=non_negative_int, default=2, help="number of test videos")
+    parser.add_argument("--size", type=int_at_least(8), default=64, help="frame side in pixels")
+    parser.add_argument("--frames", type=int_at_least(2), default=32, help="frames per video")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--clips-per-id", type=positive_int, default=1, help="clips of each identity, named <id>#<clip>")
     parser.set_defaults(run=run)
