@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     evaluate_parser.add_argument("--data", required=True, help="synthetic:rigid | synthetic:windmill | synthetic:puppet")
     evaluate_parser.add_argument("--videos", type=int_at_least(4), default=128,
                                  help="held-out videos (half fit the keypoint map; with 32, R² moved by ±0.05 between "
-                                 "video samples, see benchmarks/RESULTS.md round 5)")
+                                 "video samples)")
     evaluate_parser.add_argument("--no-transfer", action="store_true", help="skip the cross-identity metric")
     evaluate_parser.add_argument("--device", default="cpu")
     evaluate_parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
