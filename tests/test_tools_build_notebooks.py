@@ -194,6 +194,28 @@ def test_guard_catches_a_check_of_another_function(tmp_path):
     assert "notebooks/99_toy.py, cell 6" in message and "does not mention double" in message
 
 
+def test_guard_catches_a_check_that_does_not_rebind_the_name(tmp_path):
+    message = guard_error(tmp_path, TOY.replace("double = checks.check_double(double)", "_ = checks.check_double(double)"))
+    assert "notebooks/99_toy.py, cell 6" in message and "`double = checks.check_double(double)`" in message
+
+
+def test_notebook_metadata_is_what_jupyterlab_writes_on_connecting(tmp_path):
+    """JupyterLab replaces kernelspec and language_info when the kernel connects and marks the
+    notebook unsaved unless they are equal: they must be what the python3 kernel reports."""
+    from ipykernel.ipkernel import IPythonKernel
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    instructor, student = build(tmp_path)
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    for notebook in (instructor, student):
+        assert notebook["metadata"]["kernelspec"] == {"name": "python3", "display_name": spec.display_name,
+                                                      "language": spec.language}
+        language_info = dict(IPythonKernel.language_info)
+        assert notebook["metadata"]["language_info"] == {**language_info, "version": build_notebooks.PYTHON_VERSION}
+    runtime = (ROOT / "binder" / "runtime.txt").read_text().strip()  # e.g. python-3.11
+    assert build_notebooks.PYTHON_VERSION.startswith(runtime.split("-")[1] + ".")
+
+
 def test_guard_catches_a_stub_that_does_not_raise(tmp_path):
     message = guard_error(tmp_path, TOY.replace('raise NotImplementedError("Exercise 99.1: double the values")', "pass"))
     assert "must raise NotImplementedError" in message

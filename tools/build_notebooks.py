@@ -18,12 +18,14 @@ Cell ids are derived from the cell's content, so building twice gives identical 
 
 Before writing anything the build guard checks every exercise: an ``exercise`` stub raises
 ``NotImplementedError`` and is followed by a ``solution`` defining the same names with the same
-signatures, which is followed by a check cell passing it to ``checks.check_...``.
+signatures, which is followed by a check cell of the form ``name = checks.check_name(name)``
+(``fomm_teach/checks.py`` explains why it has that form).
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import re
 import sys
@@ -47,7 +49,23 @@ REPOSITORY = "fomm-teach/fomm_teach"
 # notebooks were built with, never a moving branch, so notebook and library always match.
 RELEASE_TAG = f"v{__version__}"
 
-KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+# The notebook metadata is exactly what JupyterLab writes when the kernel connects (the kernel's
+# spec and its kernel_info reply), so a notebook does not open "dirty" (unsaved changes): JupyterLab
+# replaces both keys on connecting and marks the notebook changed unless they are equal. The one
+# part that depends on the machine is the Python version: PYTHON_VERSION is the course machines'
+# python3 (the one `make lab` and CI use; binder/runtime.txt pins the same minor version). Under
+# another Python a notebook is marked changed once its kernel starts, as any notebook is.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+PYTHON_VERSION = "3.11.7"
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+    "version": PYTHON_VERSION,
+}
 CHECK_CALL = re.compile(r"\bchecks\.check_\w+\s*\(")
 # Tags understood by other tools that a source may use besides the course vocabulary.
 FOREIGN_TAGS = re.compile(r"^(nbval-[a-z-]+|raises-exception)$")
@@ -134,9 +152,10 @@ def check_exercises(notebook: nbformat.NotebookNode, source: str) -> None:
 
     Rules: tags come from the course vocabulary; an ``exercise`` stub raises
     ``NotImplementedError`` and its next code cell is a ``solution`` with the same signatures;
-    the code cell after a ``solution`` is a check cell calling ``checks.check_...`` on a name the
-    solution defines; every
-    ``solution`` follows an ``exercise``.
+    the code cell after a ``solution`` is a check cell with a line ``name = checks.check_<name>(name)``
+    for a name the solution defines (it rebinds the name, so the cells below get the learner's
+    function if it passed and the library's fallback if not; the fallback remembers the learner's
+    function, so running the check again judges it again); every ``solution`` follows an ``exercise``.
     """
     code_cells = [(number, cell) for number, cell in enumerate(notebook.cells, start=1) if cell.cell_type == "code"]
     for number, cell in enumerate(notebook.cells, start=1):
@@ -172,6 +191,18 @@ def check_exercises(notebook: nbformat.NotebookNode, source: str) -> None:
                     f"{cell_label(source, following[0])}: the check after the solution at {where} does not "
                     f"mention {' or '.join(sorted(names))}; pass the learner's function to its checker."
                 )
+            if not any(_check_line(name).search(following[1].source) for name in names):
+                name = sorted(names)[0]
+                raise FommTeachError(
+                    f"{cell_label(source, following[0])}: the check after the solution at {where} must rebind "
+                    f"the name it checks, on a line of its own: `{name} = checks.check_{name}({name})`."
+                )
+
+
+def _check_line(name: str) -> re.Pattern:
+    """A check cell's line ``name = checks.check_<anything>(name)``."""
+    return re.compile(rf"^{re.escape(name)}\s*=\s*checks\.check_\w+\(\s*{re.escape(name)}\s*\)\s*(#.*)?$",
+                      re.MULTILINE)
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -242,7 +273,7 @@ def build(notebook: nbformat.NotebookNode, notebook_path: str, student: bool) ->
     _assign_ids(cells)
     metadata = {
         "kernelspec": dict(KERNELSPEC),
-        "language_info": {"name": "python"},
+        "language_info": copy.deepcopy(LANGUAGE_INFO),
     }
     if "fomm_teach" in notebook.metadata:
         metadata["fomm_teach"] = notebook.metadata["fomm_teach"]
