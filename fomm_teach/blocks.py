@@ -165,9 +165,10 @@ class AntiAliasInterpolation2d(nn.Module):
 
 
 # --- from notebooks/01_keypoints.py, cell 33 ---
-def check_image(image, num_channels, multiple=1, min_size=1, name="image"):
+def check_image(image, num_channels, multiple=1, min_size=1, name="image", like=None):
     """Raise FommTeachError unless `image` is a finite float (B, num_channels, H, W) tensor with
-    H and W multiples of `multiple` and at least `min_size`.  Returns nothing.
+    H and W multiples of `multiple` and at least `min_size`, and, if `like` (a weight of the model)
+    is given, of its dtype and on its device.  Returns nothing.
     """
     if not isinstance(image, torch.Tensor) or image.dim() != 4:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
@@ -178,6 +179,17 @@ def check_image(image, num_channels, multiple=1, min_size=1, name="image"):
     if not image.is_floating_point():
         raise FommTeachError(
             f"{name}: expected floats in [0, 1], got dtype {image.dtype}; use image.float() / 255."
+        )
+    if like is not None and image.dtype != like.dtype:
+        hint = " (torch.from_numpy gives float64 for a NumPy float array)" if image.dtype == torch.float64 else ""
+        raise FommTeachError(
+            f"{name}: dtype {image.dtype}, but the model's weights are {like.dtype}{hint}; "
+            f"convert it with image.to({like.dtype})."
+        )
+    if like is not None and image.device != like.device:
+        raise FommTeachError(
+            f"{name}: on device {image.device}, but the model is on {like.device}; "
+            f"move it with image.to('{like.device}')."
         )
     if image.shape[1] != num_channels:
         raise FommTeachError(

@@ -80,16 +80,24 @@ def dense_deformation(mask, sparse_motions):
 
 
 # --- from notebooks/03_dense_motion.py, cell 37 ---
-def check_keypoints(kp, batch_size, num_kp, name):
-    """Raise FommTeachError unless ``kp`` is a dict with finite 'value' (B, K, 2) and optional 'jacobian' (B, K, 2, 2)."""
+def check_keypoints(kp, batch_size, num_kp, name, like=None):
+    """Raise FommTeachError unless ``kp`` is a dict with finite 'value' (B, K, 2) and optional 'jacobian' (B, K, 2, 2),
+    of the dtype and on the device of ``like`` (the source image) when it is given."""
     if not isinstance(kp, dict) or "value" not in kp:
         raise FommTeachError(f"{name} must be a keypoint dict {{'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}}.")
     expected = {"value": (batch_size, num_kp, 2), "jacobian": (batch_size, num_kp, 2, 2)}
     for key, shape in expected.items():
+        if key in kp and not isinstance(kp[key], torch.Tensor):
+            raise FommTeachError(f"{name}['{key}'] is a {type(kp[key]).__name__}, expected a tensor of shape {shape}.")
         if key in kp and tuple(kp[key].shape) != shape:
             raise FommTeachError(
                 f"{name}['{key}'] has shape {tuple(kp[key].shape)}, expected {shape} "
                 f"(batch {batch_size}, num_kp {num_kp})."
+            )
+        if key in kp and like is not None and (kp[key].dtype != like.dtype or kp[key].device != like.device):
+            raise FommTeachError(
+                f"{name}['{key}'] is {kp[key].dtype} on {kp[key].device}, the source image {like.dtype} on "
+                f"{like.device}; convert it with .to(source_image)."
             )
         if key in kp and not torch.isfinite(kp[key]).all():
             raise FommTeachError(f"{name}['{key}'] contains NaN or infinite values.")
@@ -127,9 +135,10 @@ class DenseMotionNetwork(nn.Module):
         """Raise FommTeachError for a wrong image, keypoints, or an image the hourglass cannot halve."""
         # The hourglass halves the downsampled image num_blocks times and must be able to undo it.
         multiple = int(1 / self.scale_factor) * 2 ** self.num_blocks
-        check_image(source_image, self.num_channels, multiple=multiple, min_size=multiple, name="source_image")
+        check_image(source_image, self.num_channels, multiple=multiple, min_size=multiple, name="source_image",
+                    like=self.mask.weight)
         for kp, name in ((kp_driving, "kp_driving"), (kp_source, "kp_source")):
-            check_keypoints(kp, source_image.shape[0], self.num_kp, name)
+            check_keypoints(kp, source_image.shape[0], self.num_kp, name, like=source_image)
 
     def forward(self, source_image, kp_driving, kp_source):
         """source_image (B, C, H, W); keypoint dicts with 'value' (B, K, 2) [, 'jacobian' (B, K, 2, 2)].

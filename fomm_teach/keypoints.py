@@ -104,7 +104,8 @@ class KPDetector(nn.Module):
         step = int(round(1 / self.scale_factor))
         multiple = step * 2**self.num_blocks
         min_size = max(multiple, step * (7 - 2 * self.pad))
-        check_image(image, self.num_channels, multiple=multiple, min_size=min_size, name="KPDetector input image")
+        check_image(image, self.num_channels, multiple=multiple, min_size=min_size, name="KPDetector input image",
+                    like=self.kp.weight)
 
     def forward(self, image, return_heatmap=False):
         """image: (B, num_channels, H, W) in [0, 1].  Returns {'value': (B, K, 2)}, plus 'jacobian'
