@@ -101,6 +101,30 @@ def draw_flow_arrows(ax, motion: torch.Tensor, step: int = 4, color: str = "#332
     ax.set_ylim(h - 0.5, -0.5)
 
 
+def draw_grid_lines(ax, motion: torch.Tensor, image_size, lines: int = 9, first_row: str = "#EE3377",
+                    first_column: str = "#009988", color: str = "#333333") -> None:
+    """Draw where a regular grid of the output frame lands under a backward map (H, W, 2) in [-1, 1].
+
+    ``lines`` rows and columns of pixels z of the output are drawn as the curves T(z) (in pixels of
+    the image the map reads); the top row is thick in ``first_row`` colour and the left column in
+    ``first_column``, so turns and flips stay visible. Unlike arrows z → T(z), the lines never
+    cross for an affine map, whatever its rotation. Pass the identity grid to draw the plain grid.
+    """
+    h, w = motion.shape[:2]
+    rows = torch.linspace(0, h - 1, lines).round().long()
+    cols = torch.linspace(0, w - 1, lines).round().long()
+    for i, row in enumerate(rows.tolist()):
+        points = to_pixels(motion[row], image_size)                   # (W, 2)
+        ax.plot(points[:, 0], points[:, 1], color=first_row if i == 0 else color,
+                linewidth=2.5 if i == 0 else 0.8, alpha=0.9, zorder=2 + (i == 0))
+    for j, col in enumerate(cols.tolist()):
+        points = to_pixels(motion[:, col], image_size)                # (H, 2)
+        ax.plot(points[:, 0], points[:, 1], color=first_column if j == 0 else color,
+                linewidth=2.5 if j == 0 else 0.8, alpha=0.9, zorder=2 + (j == 0))
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+
+
 # --- synthetic test images (plain torch, no data files) --------------------------------------------
 
 def _soft_box(u: torch.Tensor, center, half_size, softness: float) -> torch.Tensor:
@@ -243,7 +267,7 @@ def show_flow(ax, flow: torch.Tensor, title: str = "", max_norm: float = None, w
         inset.imshow(color_wheel(48, max_norm))
         inset.set_xticks([])
         inset.set_yticks([])
-        inset.set_title(f"|d| ≤ {max_norm:.2g}", fontsize=6, pad=1)
+        inset.set_title(f"|d| ≤ {max_norm:.2g}", fontsize=7, pad=1)
 
 
 def part_color(part: int) -> str:
@@ -270,8 +294,8 @@ def show_masks(ax, mask: torch.Tensor, title: str = "", legend: bool = True) -> 
     if legend:
         handles = [Patch(color=part_color(part), label="0 (background)" if part == 0 else f"{part} (kp {part - 1})")
                    for part in range(mask.shape[0])]
-        ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="part",
-                  title_fontsize=7)
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="part",
+                  title_fontsize=8)
 
 
 def toy_dense_motion(kp_source: dict, kp_driving: dict, spatial_size) -> dict:
@@ -304,17 +328,40 @@ def toy_dense_motion(kp_source: dict, kp_driving: dict, spatial_size) -> dict:
     }
 
 
+def show_occlusion(ax, occlusion: torch.Tensor, title: str = "occlusion map (1 = visible in S)",
+                   colorbar: bool = True):
+    """Draw an occlusion map (H, W) in [0, 1] in grey (white = visible) inside a dark frame.
+
+    The frame matters: a map that is mostly 1 is mostly white and would otherwise melt into the page.
+    """
+    artist = ax.imshow(occlusion.detach().cpu().float().numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("x (pixels)", fontsize=8)
+    ax.set_ylabel("y (pixels)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color("#333333")
+        spine.set_linewidth(1.5)
+    if colorbar:
+        bar = ax.figure.colorbar(artist, ax=ax, fraction=0.046, pad=0.04)
+        bar.set_label("visible", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
+    return artist
+
+
 def plot_dense_motion_part(kp_source: dict, kp_driving: dict, spatial_size, part: int = 1):
     """One figure of the dense motion of the toy scene, focused on ``part`` (1..K).
 
-    Panels: source and driving with keypoints, H_part, S^part, ideal masks, dense flow, the source
-    warped by the dense flow, and the ideal occlusion map. Returns the matplotlib figure.
+    Panels, three rows of three so the figure stays legible in a notebook column: source and
+    driving with keypoints, H_part; S^part, the ideal masks, the dense flow; the source warped by
+    the dense flow, the ideal occlusion map and the warped source times it. Returns the figure.
     """
     import matplotlib.pyplot as plt
 
     result = toy_dense_motion(kp_source, kp_driving, spatial_size)
     identity = make_coordinate_grid(spatial_size)                               # (H, W, 2)
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), layout="constrained")
+    fig, axes = plt.subplots(3, 3, figsize=(9.2, 9.6), layout="constrained")
     axes = axes.ravel()
     show_image(axes[0], result["source"][0], "source S")
     draw_keypoints(axes[0], kp_source["value"][0], spatial_size)
@@ -322,13 +369,17 @@ def plot_dense_motion_part(kp_source: dict, kp_driving: dict, spatial_size, part
     draw_keypoints(axes[1], kp_driving["value"][0], spatial_size)
     heat = axes[2].imshow(result["heatmap"][0, part, 0].numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
     axes[2].set_title(f"H_{part}: red = now, blue = before", fontsize=9)
-    fig.colorbar(heat, ax=axes[2], fraction=0.046, pad=0.04)
+    axes[2].tick_params(labelsize=7)
+    bar = fig.colorbar(heat, ax=axes[2], fraction=0.046, pad=0.04)
+    bar.ax.tick_params(labelsize=7)
     show_image(axes[3], result["sparse_deformed"][0, part], f"S^{part}: source warped by T_{part}")
-    show_masks(axes[4], result["mask"][0], "ideal masks M_k")
+    show_masks(axes[4], result["mask"][0], "ideal masks M_k", legend=False)
     show_flow(axes[5], result["deformation"][0] - identity, "dense flow T̂(z) − z", max_norm=0.5)
     show_image(axes[6], result["warped"][0], "S warped by T̂ (ghosts = occluded)")
-    occlusion = axes[7].imshow(result["occlusion_map"][0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-    axes[7].set_title("ideal occlusion map (1 = visible)", fontsize=9)
-    fig.colorbar(occlusion, ax=axes[7], fraction=0.046, pad=0.04)
-    fig.suptitle(f"Dense motion of the toy scene with ideal masks, part {part} (keypoint {part - 1})", fontsize=11)
+    show_occlusion(axes[7], result["occlusion_map"][0, 0], "ideal occlusion map (1 = visible)")
+    show_image(axes[8], result["warped"][0] * result["occlusion_map"][0], "warped × occlusion")
+    num_parts = result["mask"].shape[1]
+    fig.suptitle(f"Dense motion of the toy scene with ideal masks, part {part} (keypoint {part - 1})\n"
+                 "mask colours: grey = background (part 0), part p = keypoint p − 1's colour "
+                 f"({num_parts} parts)", fontsize=10)
     return fig

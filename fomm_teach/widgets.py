@@ -1,14 +1,32 @@
 """Interactive explorers (ipywidgets) for the notebooks.
 
-Hand-written (no notebook teaches it). Every explorer is built by a function that returns the
-widget, draws its first picture straight away, and redraws on every slider change. Notebooks
-call the function as the last expression of a cell, so it displays; under nbval or in a static
-viewer only that first picture shows, and nothing waits for input. Functions that a learner
-writes in an exercise can be passed in, so the explorer runs the learner's own code.
+Hand-written (no notebook teaches it). Every explorer is an :class:`Explorer`: a row or two of
+controls (ipywidgets) and a picture that a function draws with matplotlib. The picture is **not**
+inside a widget: displaying an explorer shows its controls and then the figure as an ordinary PNG
+output, and every change of a control redraws the figure and replaces that PNG in place (IPython's
+``update_display``). So a saved notebook always holds the latest picture as a plain image, which
+shows with the kernel stopped, in a reopened notebook, on GitHub or nbviewer, where the controls
+themselves cannot ("Error displaying widget: model not found" is all a stopped notebook can show
+of them). Under nbval only the first picture is drawn and nothing waits for input.
+
+Functions that a learner writes in an exercise can be passed in, so the explorer runs the
+learner's own code.
+
+To build a new explorer (chapter 07's puppet does)::
+
+    frame = ipw.IntSlider(description="frame", max=len(video) - 1, continuous_update=False)
+
+    def draw():
+        fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+        viz.show_image(ax, video[frame.value], title=f"frame {frame.value}")
+        return fig
+
+    Explorer([frame], draw)   # the last expression of a cell: controls, then the picture
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import ipywidgets as ipw
@@ -16,23 +34,102 @@ import matplotlib.pyplot as plt
 import torch
 
 from fomm_teach import viz
+from fomm_teach.keypoints import make_coordinate_grid
 
 
-def _redraw_on_change(output: ipw.Output, sliders, draw) -> None:
-    """Call ``draw()`` into ``output`` now and whenever one of ``sliders`` changes value."""
+def figure_to_png(fig) -> bytes:
+    """The PNG bytes of a matplotlib figure, rendered exactly as Jupyter's inline backend renders it.
 
-    def update(_change=None):
-        with output:
-            output.clear_output(wait=True)
-            draw()
-            plt.show()
+    Uses ``IPython.core.pylabtools.print_figure`` (the inline backend's renderer: the figure's dpi,
+    ``bbox_inches="tight"``), looked up at call time, so a saved picture and an inline figure look
+    the same.
+    """
+    from IPython.core import pylabtools
 
-    for slider in sliders:
-        slider.observe(update, names="value")
-    update()
+    return pylabtools.print_figure(fig, "png", bbox_inches="tight")
 
 
-def temperature_explorer(logits: torch.Tensor, spatial_softmax_fn=None, heatmap_to_keypoints_fn=None) -> ipw.VBox:
+class Explorer(ipw.VBox):
+    """Controls plus a picture that stays in the saved notebook.
+
+    rows: the controls, a list of widgets or of lists of widgets (each inner list is one row).
+    draw: a function of no arguments that reads the controls, draws one matplotlib figure and
+    returns it (or leaves it as the current figure). watch: the controls whose ``value`` changes
+    trigger a redraw (default: every control in ``rows``).
+
+    The explorer draws its first picture straight away. ``explorer.png`` holds the latest picture
+    (PNG bytes) and ``explorer.redraws`` counts the pictures drawn. ``with explorer.hold(): ...``
+    changes several controls with a single redraw at the end.
+    """
+
+    def __init__(self, rows, draw, watch=None):
+        rows = [row if isinstance(row, (list, tuple)) else [row] for row in rows]
+        super().__init__([ipw.HBox(list(row)) if len(row) > 1 else row[0] for row in rows])
+        self._draw = draw
+        self._handles = []
+        self._held = 0
+        self._pending = False
+        self.png = None
+        self.redraws = 0
+        self.error = None
+        for control in (watch if watch is not None else [c for row in rows for c in row]):
+            control.observe(self._on_change, names="value")
+        self.redraw()
+
+    def _on_change(self, _change=None):
+        if self._held:
+            self._pending = True
+        else:
+            self.redraw()
+
+    @contextlib.contextmanager
+    def hold(self):
+        """Change several controls, redraw once at the end (if any watched control changed)."""
+        self._held += 1
+        try:
+            yield self
+        finally:
+            self._held -= 1
+            if not self._held and self._pending:
+                self._pending = False
+                self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the picture again and replace every displayed copy of it."""
+        before = set(plt.get_fignums())
+        try:
+            fig = self._draw() or plt.gcf()
+            self.png = figure_to_png(fig)
+            self.error = None
+        except Exception as error:  # noqa: BLE001 - shown to the learner under the controls
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            for number in set(plt.get_fignums()) - before:
+                plt.close(number)
+        self.redraws += 1
+        for handle in self._handles:
+            handle.update(self._picture())
+
+    def _picture(self):
+        from IPython.display import Image, Markdown
+
+        if self.error is not None:
+            return Markdown(f"**The explorer could not draw:** `{self.error}`")
+        return Image(data=self.png, format="png")
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)                 # the controls (a widget view)
+        self._handles.append(display(self._picture(), display_id=True))  # the picture (a plain PNG)
+
+
+def _slider(description, value, low, high, step):
+    return ipw.FloatSlider(value=value, min=low, max=high, step=step, description=description,
+                           continuous_update=False, style={"description_width": "initial"})
+
+
+def temperature_explorer(logits: torch.Tensor, spatial_softmax_fn=None, heatmap_to_keypoints_fn=None) -> Explorer:
     """A log-scale temperature slider over a score map: shows softmax(logits / τ) and its soft-argmax.
 
     logits: (1, K, H, W) scores.  spatial_softmax_fn(logits, temperature) and
@@ -44,7 +141,6 @@ def temperature_explorer(logits: torch.Tensor, spatial_softmax_fn=None, heatmap_
     soft_argmax = heatmap_to_keypoints_fn or keypoints.heatmap_to_keypoints
     slider = ipw.FloatLogSlider(value=0.1, base=10, min=-3, max=2, step=0.1, description="temperature τ",
                                 style={"description_width": "initial"}, continuous_update=False)
-    output = ipw.Output()
 
     def draw():
         heatmap = softmax(logits, slider.value)  # (1, K, H, W)
@@ -52,19 +148,22 @@ def temperature_explorer(logits: torch.Tensor, spatial_softmax_fn=None, heatmap_
         fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
         viz.show_heatmap(ax, heatmap[0].sum(0), title=f"softmax(L / {slider.value:.3g}) and its soft-argmax")
         viz.draw_keypoints(ax, value, image_size=tuple(logits.shape[2:]))
-        ax.set_xlabel("x (cells); keypoint " + ", ".join(f"({x:.2f}, {y:.2f})" for x, y in value.tolist()), fontsize=8)
+        ax.set_xlabel("x (cells); keypoint " + ", ".join(f"({x:.2f}, {y:.2f})" for x, y in value.tolist()),
+                      fontsize=9)
+        return fig
 
-    _redraw_on_change(output, [slider], draw)
-    return ipw.VBox([slider, output])
+    return Explorer([slider], draw)
 
 
-def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_motion_fn=None, warp_fn=None) -> ipw.VBox:
+def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_motion_fn=None, warp_fn=None) -> Explorer:
     """Move one driving keypoint and set its Jacobian; watch T(z) and the warped source update.
 
     source: (3, H, W) image whose part sits at p_source with J_s = I.  The sliders set p_d and
-    J_d = R(angle) · scale · [[1, shear], [0, 1]]; the panels show the sparse motion
-    T(z) = p_s + J_s J_d^-1 (z - p_d) as arrows and the source warped by it (align_corners=True).
-    sparse_motion_fn and warp_fn default to the library's (chapter 02).
+    J_d = R(angle) · scale · [[1, shear], [0, 1]]. The left panel draws, over the source, where a
+    regular grid of the driving frame reads under T(z) = p_s + J_s J_d^-1 (z - p_d) (an affine map
+    of a grid is a grid, so it stays readable at any rotation); the right panel shows the source
+    warped by T (align_corners=True) with the same grid, unwarped. sparse_motion_fn and warp_fn
+    default to the library's (chapter 02).
     """
     from fomm_teach import motion
 
@@ -73,19 +172,13 @@ def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_mot
     size = tuple(source.shape[1:])
     p_source = torch.as_tensor(p_source, dtype=torch.float32)
     kp_source = {"value": p_source.view(1, 1, 2), "jacobian": torch.eye(2).view(1, 1, 2, 2)}
-
-    def slider(description, value, low, high, step):
-        return ipw.FloatSlider(value=value, min=low, max=high, step=step, description=description,
-                               continuous_update=False, style={"description_width": "initial"})
-
     sliders = {
-        "x": slider("driving x", 0.3, -0.9, 0.9, 0.05),
-        "y": slider("driving y", 0.0, -0.9, 0.9, 0.05),
-        "angle": slider("rotation (°)", 30.0, -180.0, 180.0, 5.0),
-        "scale": slider("scale", 1.2, 0.2, 2.0, 0.05),
-        "shear": slider("shear", 0.0, -1.0, 1.0, 0.05),
+        "x": _slider("driving x", 0.3, -0.9, 0.9, 0.05),
+        "y": _slider("driving y", 0.0, -0.9, 0.9, 0.05),
+        "angle": _slider("rotation (°)", 30.0, -180.0, 180.0, 5.0),
+        "scale": _slider("scale", 1.2, 0.2, 2.0, 0.05),
+        "shear": _slider("shear", 0.0, -1.0, 1.0, 0.05),
     }
-    output = ipw.Output()
 
     def draw():
         value = {name: s.value for name, s in sliders.items()}
@@ -93,60 +186,89 @@ def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_mot
         kp_driving = {"value": torch.tensor([[[value["x"], value["y"]]]]), "jacobian": jacobian.view(1, 1, 2, 2)}
         field = sparse_motion(kp_source, kp_driving, size)                           # (1, 1, H, W, 2)
         warped = warp(source[None], field[:, 0], align_corners=True)                 # (1, 3, H, W)
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), layout="constrained")
-        viz.show_image(axes[0], source, title="arrows z → T(z) over S (● driving keypoint, ★ source keypoint)",
-                       alpha=0.4)
-        viz.draw_flow_arrows(axes[0], field[0, 0], step=max(1, size[0] // 8))
-        viz.draw_keypoints(axes[0], kp_driving["value"][0], image_size=size)
+        identity = make_coordinate_grid(size)                                             # (H, W, 2)
+        fig, axes = plt.subplots(1, 2, figsize=(8.6, 4.9), layout="constrained")
+        viz.show_image(axes[0], source, title="source S, and where D's grid reads: T(z)", alpha=0.5)
+        viz.draw_grid_lines(axes[0], field[0, 0], size)
         viz.draw_keypoints(axes[0], kp_source["value"][0], image_size=size, numbers=False, size=160, marker="*")
-        viz.show_image(axes[1], warped[0], title="source warped by T: the part follows the keypoint")
+        viz.show_image(axes[1], warped[0], title="S warped by T, on D's grid: the part follows")
+        viz.draw_grid_lines(axes[1], identity, size)
         viz.draw_keypoints(axes[1], kp_driving["value"][0], image_size=size)
         matrix = jacobian.tolist()
         fig.suptitle(f"J_d = [[{matrix[0][0]:.2f}, {matrix[0][1]:.2f}], [{matrix[1][0]:.2f}, {matrix[1][1]:.2f}]],"
-                     f" det = {torch.linalg.det(jacobian):.2f}", fontsize=10)
+                     f" det = {torch.linalg.det(jacobian):.2f}.  ★ source keypoint p_s, ● driving keypoint p_d;"
+                     "\nthick lines: D's top row (pink) and left column (teal)", fontsize=10)
+        return fig
 
-    _redraw_on_change(output, list(sliders.values()), draw)
-    return ipw.VBox([ipw.HBox([sliders["x"], sliders["y"]]),
-                     ipw.HBox([sliders["angle"], sliders["scale"], sliders["shear"]]), output])
+    return Explorer([[sliders["x"], sliders["y"]], [sliders["angle"], sliders["scale"], sliders["shear"]]], draw)
 
 
 # --- chapter 03/04 ---
 
 
-def dense_motion_explorer(kp_source: dict, kp_driving: dict, spatial_size) -> ipw.VBox:
-    """Chapter 03: move, turn and scale one square of the toy scene; watch masks, flow and occlusion.
+def dense_motion_explorer(kp_source: dict, kp_driving: dict, spatial_size) -> Explorer:
+    """Chapter 03: move, turn and scale the squares of the toy scene; watch masks, flow and occlusion.
 
     kp_source, kp_driving: {'value': (1, K, 2), 'jacobian': (1, K, 2, 2)} poses of the squares of
-    ``viz.render_toy_parts``. The sliders change driving keypoint k = part − 1: its position by
-    (dx, dy) and its Jacobian to R(angle) · scale · J_d. Each change redraws
-    ``viz.plot_dense_motion_part`` (ideal masks, so the flow is the one a trained network aims for).
+    ``viz.render_toy_parts``. The part selector picks square k = part − 1; the sliders set that
+    square's offset (dx, dy) and turn/scale its Jacobian to R(angle) · scale · J_d. Every square
+    keeps its own pose: switching parts sets the sliders to the chosen square's values, and the
+    other squares stay where they were put. Each change redraws ``viz.plot_dense_motion_part``
+    (ideal masks, so the flow is the one a trained network aims for).
     """
     from fomm_teach import motion
 
     num_kp = kp_driving["value"].shape[1]
-
-    def slider(description, value, low, high, step):
-        return ipw.FloatSlider(value=value, min=low, max=high, step=step, description=description,
-                               continuous_update=False, style={"description_width": "initial"})
-
-    part = ipw.IntSlider(value=1, min=1, max=num_kp, description="part (kp + 1)", continuous_update=False,
-                         style={"description_width": "initial"})
+    neutral = {"dx": 0.0, "dy": 0.0, "angle": 0.0, "scale": 1.0}
+    poses = [dict(neutral) for _ in range(num_kp)]   # every square's own offsets, kept across switches
+    part = ipw.Dropdown(options=[(f"{p} (square {p - 1})", p) for p in range(1, num_kp + 1)], value=1,
+                        description="part", style={"description_width": "initial"},
+                        layout=ipw.Layout(width="190px"))
     sliders = {
-        "dx": slider("dx", 0.0, -0.6, 0.6, 0.05),
-        "dy": slider("dy", 0.0, -0.6, 0.6, 0.05),
-        "angle": slider("turn (°)", 0.0, -180.0, 180.0, 5.0),
-        "scale": slider("scale", 1.0, 0.5, 1.5, 0.05),
+        "dx": _slider("dx", 0.0, -0.6, 0.6, 0.05),
+        "dy": _slider("dy", 0.0, -0.6, 0.6, 0.05),
+        "angle": _slider("turn (°)", 0.0, -180.0, 180.0, 5.0),
+        "scale": _slider("scale", 1.0, 0.5, 1.5, 0.05),
     }
-    output = ipw.Output()
+    reset = ipw.Button(description="reset all parts", layout=ipw.Layout(width="140px"))
+
+    def moved_keypoints():
+        moved = {key: value.clone() for key, value in kp_driving.items()}
+        for k, pose in enumerate(poses):
+            moved["value"][0, k] += torch.tensor([pose["dx"], pose["dy"]])
+            turn = motion.jacobian_from_pose(math.radians(pose["angle"]), pose["scale"])  # (2, 2)
+            moved["jacobian"][0, k] = turn @ moved["jacobian"][0, k]
+        return moved
 
     def draw():
-        k = part.value - 1
-        moved = {key: value.clone() for key, value in kp_driving.items()}
-        moved["value"][0, k] += torch.tensor([sliders["dx"].value, sliders["dy"].value])
-        pose = motion.jacobian_from_pose(math.radians(sliders["angle"].value), sliders["scale"].value)  # (2, 2)
-        moved["jacobian"][0, k] = pose @ moved["jacobian"][0, k]
-        viz.plot_dense_motion_part(kp_source, moved, spatial_size, part=part.value)
+        return viz.plot_dense_motion_part(kp_source, moved_keypoints(), spatial_size, part=part.value)
 
-    _redraw_on_change(output, [part, *sliders.values()], draw)
-    return ipw.VBox([ipw.HBox([part, sliders["dx"], sliders["dy"]]),
-                     ipw.HBox([sliders["angle"], sliders["scale"]]), output])
+    explorer = Explorer([[part, reset], [sliders["dx"], sliders["dy"]], [sliders["angle"], sliders["scale"]]],
+                        draw, watch=[])
+    explorer.poses = poses
+
+    def move(change):
+        if not explorer._held:   # a learner moved a slider: it belongs to the selected part
+            poses[part.value - 1][change["owner"].pose_key] = change["new"]
+            explorer.redraw()
+
+    def show_part(change):
+        with explorer.hold():   # load the chosen part's pose into the sliders, then draw once
+            for name, slider in sliders.items():
+                slider.value = poses[change["new"] - 1][name]
+            explorer._pending = True
+
+    def reset_all(_button):
+        with explorer.hold():
+            for pose in poses:
+                pose.update(neutral)
+            for name, slider in sliders.items():
+                slider.value = neutral[name]
+            explorer._pending = True
+
+    for name, slider in sliders.items():
+        slider.pose_key = name
+        slider.observe(move, names="value")
+    part.observe(show_part, names="value")
+    reset.on_click(reset_all)
+    return explorer

@@ -99,7 +99,7 @@ def error_map(ax, image, target, title):
 
 
 # %%
-fig, axes = plt.subplots(2, 3, figsize=(11, 7.5))
+fig, axes = plt.subplots(2, 3, figsize=(9.4, 6.9))
 viz.show_image(axes[0, 0], source, "source image S\nkeypoint p_S, axes = columns of J_S")
 draw_frame(axes[0, 0], p_source, jacobian_source, size)
 viz.show_image(axes[0, 1], driving, "driving frame D\nkeypoint p_D, axes = columns of J_D")

@@ -193,8 +193,12 @@ keypoints = heatmap_to_keypoints(heatmaps)           # (frames, 1, 2)
 error = (keypoints[:, 0] - centers).abs().max()
 print(f"largest distance between the blob centre and its soft-argmax: {error:.2e} (normalised units)")
 
-fig, axes = plt.subplots(1, num_frames, figsize=(2.8 * num_frames, 2.9), layout="constrained")
-for frame, ax in enumerate(axes):
+rows = (num_frames + 3) // 4   # four frames a row keep the labels legible in a notebook column
+fig, axes = plt.subplots(rows, 4, figsize=(9.4, 2.5 * rows), layout="constrained", squeeze=False)
+for frame, ax in enumerate(axes.ravel()):
+    if frame >= num_frames:
+        ax.axis("off")
+        continue
     viz.show_heatmap(ax, heatmaps[frame, 0], title=f"frame {frame}")
     viz.draw_keypoints(ax, keypoints[frame], image_size=blob_size)
 fig.suptitle("Probability map $\\mathcal{H}$ (brighter = more probable) and its soft-argmax keypoint 0")
@@ -212,8 +216,8 @@ plt.show()
 # %%
 blob = blob_logits([0.6, -0.4])
 temperatures = [0.01, 0.1, 1.0, 10.0]
-fig, axes = plt.subplots(1, len(temperatures), figsize=(3.2 * len(temperatures), 3.1), layout="constrained")
-for ax, temperature in zip(axes, temperatures):
+fig, axes = plt.subplots(2, 2, figsize=(8, 6.8), layout="constrained")
+for ax, temperature in zip(axes.ravel(), temperatures):
     heatmap = spatial_softmax(blob, temperature)
     keypoint = heatmap_to_keypoints(heatmap)[0]
     viz.show_heatmap(ax, heatmap[0, 0], title=f"τ = {temperature}: p = ({keypoint[0, 0]:.2f}, {keypoint[0, 1]:.2f})")

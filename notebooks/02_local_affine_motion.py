@@ -172,7 +172,8 @@ pixels = (size - 1) / 2                                   # normalised units →
 distance = (grid - p).norm(dim=-1).flatten()              # (H·W,)
 errors = {name: (approximation - exact).norm(dim=-1) * pixels for name, approximation in approximations.items()}  # (H, W)
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), layout="constrained")
+panels = plt.subplot_mosaic("AB;CC", figsize=(8.6, 7.6), layout="constrained")[1]  # two maps above, the log-log plot below
+fig, axes = plt.gcf(), [panels["A"], panels["B"], panels["C"]]
 largest = max(float(error.max()) for error in errors.values())
 for ax, (name, error) in zip(axes, errors.items()):
     viz.show_heatmap(ax, error, title=f"{name}: error |approx − T| (pixels)", label="error (pixels)")
@@ -184,7 +185,7 @@ axes[2].set_xlabel("distance |z − p| (pixels)")
 axes[2].set_ylabel("error (pixels)")
 axes[2].set_title("error against distance (log-log): slope 1 vs slope 2", fontsize=9)
 axes[2].legend(markerscale=6)
-fig.suptitle("Linearising a swirl around keypoint 0: the first-order model is accurate over a much larger neighbourhood")
+fig.suptitle("Linearising a swirl around keypoint 0:\nthe first-order model is accurate over a much larger neighbourhood")
 plt.show()
 
 # %% [markdown]
@@ -231,7 +232,8 @@ warped_zero = warp_image(source, zero_order[:, 0], align_corners=True)          
 warped_first = warp_image(source, first_order[:, 0], align_corners=True)                           # (1, 3, H, W)
 
 inside = ((first_order[:, 0].abs() <= 1).all(-1))[:, None]                                     # (1, 1, H, W)
-fig, axes = plt.subplots(1, 4, figsize=(14, 4), layout="constrained")
+fig, axes = plt.subplots(2, 2, figsize=(8.4, 8.4), layout="constrained")
+axes = axes.ravel()
 viz.show_image(axes[0], source[0], title="source S (part upright at $p^S$)")
 viz.draw_keypoints(axes[0], kp_source["value"][0], image_size=size)
 viz.show_image(axes[1], driving[0], title="driving D (moved, turned 40°, ×1.3)")
@@ -269,9 +271,14 @@ plt.show()
 # ## 2.5 Explore it yourself
 #
 # The widget below keeps the source part at $p^S$ with $J^S = I$. Move the **driving keypoint** and
-# set its **Jacobian** with the rotation, scale and shear sliders: the left panel shows the
-# sparse motion field $\mathcal{T}(z)$ as arrows, the right panel the source warped by it. Try a
-# scale below 1, a shear, and a scale close to 0 (what happens to $(J^D)^{-1}$?).
+# set its **Jacobian** with the rotation, scale and shear sliders. The right panel is the source
+# warped by $\mathcal{T}$, with a regular grid of the driving frame drawn on it; the left panel
+# draws the same grid where $\mathcal{T}$ sends it in the source, i.e. where each driving pixel
+# reads. (Arrows $z \to \mathcal{T}(z)$ would cross each other at large rotations; the image of a
+# grid under an affine map is a grid, so it stays readable. The thick pink and teal lines are the
+# driving frame's top row and left column: follow them to see the turn.) Try a rotation of 180°, a
+# scale below 1, a shear, and a scale close to 0 (what happens to $(J^D)^{-1}$?). The picture
+# under the sliders is an ordinary image: a saved notebook keeps the last one you drew.
 
 # %%
 widgets.sparse_motion_explorer(source[0], p_source=p_source, sparse_motion_fn=sparse_motion, warp_fn=warp_image)

@@ -78,6 +78,15 @@ def test_dense_motion_figures_and_explorer_build():
     viz.show_flow(ax, torch.randn(8, 8, 2) * 0.1, "flow")
     plt.close("all")
     explorer = widgets.dense_motion_explorer(kp_source, kp_driving, SIZE)
-    sliders = explorer.children[0].children
-    sliders[1].value = 0.2   # dx: redraws without error
-    plt.close("all")
+    (part, reset), (dx, dy), (angle, scale) = (row.children for row in explorer.children)
+    dx.value = 0.2                       # part 1's offset: redraws without error
+    assert explorer.redraws == 2 and explorer.error is None
+    part.value = 2                       # another part: the sliders show its own (untouched) pose
+    assert dx.value == 0.0 and explorer.redraws == 3
+    angle.value = 45.0
+    part.value = 1                       # back to part 1: its offset was kept
+    assert dx.value == 0.2 and angle.value == 0.0 and explorer.redraws == 5
+    assert explorer.poses[0]["dx"] == 0.2 and explorer.poses[1]["angle"] == 45.0
+    reset.click()
+    assert dx.value == 0.0 and all(pose["dx"] == 0.0 and pose["angle"] == 0.0 for pose in explorer.poses)
+    assert plt.get_fignums() == []

@@ -59,14 +59,46 @@ def test_synthetic_part_moves_by_its_pose_map():
 
 
 def test_explorers_build_and_redraw_on_slider_changes():
-    """Outside a kernel, plt.show() does not close figures under Agg, so each redraw leaves one open."""
     plt.close("all")
     explorer = widgets.temperature_explorer(-torch.rand(1, 1, 16, 16))
-    assert len(plt.get_fignums()) == 1  # drawn once straight away
+    assert explorer.redraws == 1 and explorer.png.startswith(b"\x89PNG")  # drawn once straight away
+    first = explorer.png
     explorer.children[0].value = 1.0
-    assert len(plt.get_fignums()) == 2
+    assert explorer.redraws == 2 and explorer.png != first
     motion_explorer = widgets.sparse_motion_explorer(viz.synthetic_part(32), p_source=(0.0, 0.0))
-    angle, scale, shear = motion_explorer.children[1].children
-    angle.value, scale.value, shear.value = 90.0, 0.5, 0.3
-    assert len(plt.get_fignums()) == 2 + 1 + 3
-    plt.close("all")
+    (x, y), (angle, scale, shear) = motion_explorer.children[0].children, motion_explorer.children[1].children
+    pictures = {motion_explorer.png}
+    for slider, value in [(x, -0.4), (y, 0.5), (angle, 170.0), (scale, 0.5), (shear, 0.3)]:
+        slider.value = value
+        pictures.add(motion_explorer.png)
+    assert motion_explorer.redraws == 6 and len(pictures) == 6  # every slider changes the picture
+    assert motion_explorer.error is None
+    assert plt.get_fignums() == []  # every figure was closed once it became a PNG
+
+
+def test_explorer_leaves_a_plain_picture_in_the_notebook_and_updates_it():
+    """Displaying an explorer shows its controls (a widget view) and a PNG with a display id; a change
+    replaces that PNG in place, so the saved notebook holds the latest picture as an ordinary image."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    explorer = widgets.temperature_explorer(-torch.rand(1, 1, 16, 16))
+    with capture_output() as captured:
+        display(explorer)
+        explorer.children[0].value = 2.0
+    controls, picture, update = captured.outputs
+    assert "application/vnd.jupyter.widget-view+json" in controls.data
+    assert picture.data["image/png"] and not picture.update
+    assert update.update and update.data["image/png"] != picture.data["image/png"]
+    assert update.transient["display_id"] == picture.transient["display_id"]
+
+
+def test_explorer_reports_a_drawing_error_instead_of_raising():
+    def broken(logits, temperature):
+        raise ValueError("learner's bug")
+
+    explorer = widgets.temperature_explorer(-torch.rand(1, 1, 8, 8), spatial_softmax_fn=broken)
+    assert "learner's bug" in explorer.error and explorer.png is None
+    assert plt.get_fignums() == []
