@@ -50,7 +50,7 @@ MODEL_NAMES = ("generator", "kp_detector", "discriminator")  # top-level keys, i
 MAX_LISTED = 8  # keys shown per kind of problem in an error message
 
 
-def save_checkpoint(path, models: dict, optimizers: dict | None = None, epoch: int = 0,
+def save_checkpoint(path: str | os.PathLike, models: dict, optimizers: dict | None = None, epoch: int = 0,
                     extra: dict | None = None) -> Path:
     """Write ``models`` (and optimisers) to ``path`` in the authors' layout, atomically.
 
@@ -152,7 +152,7 @@ def read_checkpoint(path) -> dict:
     return checkpoint
 
 
-def load_checkpoint(path, models: dict, optimizers: dict | None = None, *,
+def load_checkpoint(path: str | os.PathLike, models: dict, optimizers: dict | None = None, *,
                     strict_discriminator: bool = False) -> int:
     """Load the file at ``path`` into ``models`` (and ``optimizers``); return the stored epoch.
 
@@ -213,7 +213,7 @@ def load_checkpoint(path, models: dict, optimizers: dict | None = None, *,
     return epoch
 
 
-def load_trained_models(path, config: dict | str | os.PathLike, device: torch.device | str | None = None) -> dict:
+def load_trained_models(path: str | os.PathLike, config: dict | str | os.PathLike, device: torch.device | str | None = None) -> dict:
     """``{'kp_detector', 'generator'}`` of ``config`` with the weights of checkpoint ``path``, in eval mode.
 
     Both load strictly (see :func:`load_checkpoint`); the discriminator is not built. A file with
