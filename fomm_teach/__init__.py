@@ -12,7 +12,14 @@ Public API (imported on first use, so ``import fomm_teach`` stays light):
   ``.pth.tar`` layout.
 """
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # type checkers see the real signatures; at run time they load lazily (below)
+    from fomm_teach.checkpoint import load_checkpoint, save_checkpoint
+    from fomm_teach.config import available_configs, load_config
+    from fomm_teach.models import build_models
 
 # public name -> module that defines it
 _PUBLIC_API = {
@@ -26,7 +33,7 @@ _PUBLIC_API = {
 __all__ = ["__version__", *_PUBLIC_API]
 
 
-def __getattr__(name):
+def __getattr__(name: str):
     """Import a public API function the first time it is used (PEP 562)."""
     if name not in _PUBLIC_API:
         raise AttributeError(f"module 'fomm_teach' has no attribute {name!r}")
@@ -37,5 +44,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_PUBLIC_API))

@@ -47,7 +47,7 @@ def build_models(config: dict | str | os.PathLike, device: torch.device | str | 
     return models
 
 
-def build_kp_detector(config: dict | str | os.PathLike):
+def build_kp_detector(config: dict | str | os.PathLike) -> torch.nn.Module:
     """Only the ``KPDetector`` of ``config``, built as in :func:`build_models` (freshly initialised)."""
     from fomm_teach.keypoints import KPDetector
 
