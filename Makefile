@@ -16,7 +16,7 @@ STUDENT_NOTEBOOKS := $(sort $(wildcard notebooks/student/[0-9]*.ipynb))
 NBVAL := FOMM_TEACH_QUICK=1 PYTHONPATH=$(CURDIR) $(PY) -m pytest -q -p tools.notebook_timing \
 	--nbval-lax --nbval-current-env --nbval-cell-timeout=$(NOTEBOOK_TIMEOUT)
 
-.PHONY: install demo lab test unit export notebooks check-generated nbval-instructor nbval-student
+.PHONY: install demo lab test unit export notebooks check-generated nbval-instructor nbval-student test-browser
 
 install: $(INSTALLED)
 
@@ -30,8 +30,9 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	$(VENV)/bin/fomm-teach demo --out out
 
+# Learners work in the student notebooks (exercises open, solutions folded away).
 lab: $(INSTALLED)
-	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab notebooks/student/00_start_here.ipynb
 
 # Regenerate the library modules and the notebooks from notebooks/*.py.
 export: $(INSTALLED)
@@ -45,7 +46,7 @@ check-generated: $(INSTALLED)
 	$(PY) tools/build_notebooks.py --check
 
 unit: $(INSTALLED)
-	FOMM_TEACH_QUICK=1 $(PY) -m pytest -q tests
+	FOMM_TEACH_QUICK=1 $(PY) -m pytest -q tests --ignore=tests/browser
 
 # Instructor notebooks run their solutions; FOMM_TEACH_STRICT=1 makes every failed check an error.
 nbval-instructor: $(INSTALLED)
@@ -55,5 +56,11 @@ nbval-instructor: $(INSTALLED)
 nbval-student: $(INSTALLED)
 	$(if $(STUDENT_NOTEBOOKS),$(NBVAL) $(STUDENT_NOTEBOOKS),@echo "no student notebooks")
 
+# The learner's path in JupyterLab in headless Chromium (tests/browser/, Playwright driving Debian's
+# /usr/bin/chromium; .ci/run installs it). Student notebooks in quick mode; screenshots of every
+# state go to the folder printed at the end (FOMM_TEACH_SCREENSHOTS to choose it).
+test-browser: $(INSTALLED)
+	FOMM_TEACH_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider tests/browser
+
 # What CI runs (.ci/run). Every step must pass; the last line is pytest's summary.
-test: check-generated unit nbval-instructor nbval-student
+test: check-generated unit nbval-instructor nbval-student test-browser
