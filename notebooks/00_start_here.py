@@ -23,6 +23,13 @@
 # 2. the course map: which notebook builds which part;
 # 3. how exercises and their checks work, with one tiny worked exercise;
 # 4. how to run the course on a laptop, on Binder or on Colab, and a setup check.
+#
+# **Where you work: `notebooks/student/`.** Your notebooks are the ones in `notebooks/student/`
+# (this one, if `make lab`, Binder or a README badge opened it): the exercises are open and each
+# solution is folded away. The notebooks one folder up, `notebooks/NN_topic.ipynb`, and their
+# sources `notebooks/NN_topic.py` are the **instructor** notebooks, with every solution already
+# written and run: they are for instructors and for the course's own tests, so leave them closed
+# while you work through the course.
 
 # %%
 from fomm_teach import checks
@@ -224,11 +231,17 @@ else:
 # 3. a **check**: `fn = checks.check_fn(fn)` runs your function and the library's on the same
 #    seeded and edge-case inputs, and prints
 #    - ✅ and the largest difference when they agree,
-#    - ❌ with the first input that disagrees and by how much,
+#    - ❌ with the first input that disagrees: by how much, a few expected and computed values,
+#      and a hint when yours looks like a common mistake (x and y swapped, a matrix product in
+#      the wrong order, ...). If your code raised an error, ❌ shows the line of yours that raised
+#      it; a function that runs for more than 10 s (an endless loop) is stopped, and one that
+#      changes its input tensors in place is reported;
 #    - ⏭ "not attempted" while the stub still raises `NotImplementedError`.
 #
 #    If your version fails, the check hands back the library's function, so the rest of the
-#    notebook still works and you can come back later.
+#    notebook still works and you can come back later. The check still remembers *your*
+#    function: after changing it, run its cell, then the check again. The check judges your
+#    latest version every time, never the library's stand-in.
 #
 # Here is a tiny one. Every FOMM module speaks in normalised coordinates: column $j$ of a map
 # that is $W$ pixels wide has $x_j = \frac{2j}{W-1} - 1$, so the first column is at $-1$ and the
@@ -277,7 +290,7 @@ _ = checks.check_column_to_x(column_to_x_off_by_one)
 # **On a laptop** (Linux or macOS, Python ≥ 3.10, about 3 GB of disk for PyTorch):
 # ```
 # git clone <this repository> && cd fomm_teach
-# make lab      # creates .venv, installs the package, opens this notebook in JupyterLab
+# make lab      # creates .venv, installs, opens notebooks/student/00_start_here.ipynb
 # make demo     # headless: writes the demo figures into out/
 # make test     # what CI runs: unit tests and every notebook in quick mode
 # ```
@@ -285,7 +298,8 @@ _ = checks.check_column_to_x(column_to_x_off_by_one)
 # ones.
 #
 # **On Binder**: the Binder badge in the README starts a CPU-only JupyterLab with the package
-# installed. Binder sessions are temporary: download what you change.
+# installed, on this notebook in `notebooks/student/`. Binder sessions are temporary: download
+# what you change.
 #
 # **On Colab**: the "Open in Colab" badge at the top of each notebook opens it; the hidden setup
 # cell under the badge installs this package (Colab already has PyTorch, which is never
