@@ -102,3 +102,18 @@ def test_explorer_reports_a_drawing_error_instead_of_raising():
     explorer = widgets.temperature_explorer(-torch.rand(1, 1, 8, 8), spatial_softmax_fn=broken)
     assert "learner's bug" in explorer.error and explorer.png is None
     assert plt.get_fignums() == []
+
+
+def test_grid_lines_follow_the_map_and_occlusion_maps_have_a_frame():
+    fig, (left, right) = plt.subplots(1, 2)
+    size = (16, 16)
+    turned = sparse_motion({"value": torch.zeros(1, 1, 2), "jacobian": torch.eye(2).view(1, 1, 2, 2)},
+                           {"value": torch.zeros(1, 1, 2),
+                            "jacobian": jacobian_from_pose(math.pi, 1.0).view(1, 1, 2, 2)}, size)[0, 0]
+    viz.draw_grid_lines(left, turned, size, lines=5)
+    assert len(left.lines) == 10                       # 5 rows and 5 columns
+    top_row = left.lines[0].get_xydata()               # a half turn sends D's top row to S's bottom row
+    assert abs(top_row[:, 1] - 15).max() < 1e-4 and top_row[0, 0] > top_row[-1, 0]
+    viz.show_occlusion(right, torch.ones(8, 8))
+    assert all(spine.get_visible() for spine in right.spines.values())
+    plt.close(fig)
