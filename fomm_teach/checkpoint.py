@@ -104,13 +104,14 @@ def save_checkpoint(path: str | os.PathLike, models: dict, optimizers: dict | No
 def remove_stale_temporaries(path) -> list[Path]:
     """Delete the temporary files a killed ``save_checkpoint`` of ``path`` left (``.<name>.XXXX.tmp``).
 
+    path: a checkpoint file, or a folder (then the leftovers of every ``*-checkpoint.pth.tar`` in it).
+
     A run killed while writing leaves its temporary file behind (SIGKILL leaves no time to remove
     it); the next save of the same checkpoint, or the next run in the folder, removes it.
     Returns the files removed.
     """
     path = Path(path)
-    pattern = f".{path.name}.*.tmp" if path.suffix else ".*-checkpoint.pth.tar.*.tmp"
-    folder = path.parent if path.suffix else path
+    folder, pattern = (path, ".*-checkpoint.pth.tar.*.tmp") if path.is_dir() else (path.parent, f".{path.name}.*.tmp")
     removed = []
     for stale in folder.glob(pattern):
         stale.unlink(missing_ok=True)
@@ -125,6 +126,9 @@ def read_checkpoint(path) -> dict:
     Python objects other than tensors and plain containers.
     """
     path = Path(path)
+    if path.is_dir():
+        raise FommTeachError(f"checkpoint {path} is a folder; give the checkpoint file in it "
+                             "(e.g. the last *-checkpoint.pth.tar of a run folder).")
     if not path.is_file():
         hint = "" if path.parent.is_dir() else f" (the folder {path.parent} does not exist either)"
         raise FommTeachError(f"checkpoint not found: {path}{hint}.")
