@@ -117,10 +117,13 @@ class Explorer(ipw.VBox):
             return Markdown(f"**The explorer could not draw:** `{self.error}`")
         return Image(data=self.png, format="png")
 
-    def _ipython_display_(self):
+    def _ipython_display_(self, **kwargs):
         from IPython.display import display
 
-        display(self._repr_mimebundle_(), raw=True)                 # the controls (a widget view)
+        if hasattr(ipw.VBox, "_repr_mimebundle_"):                  # ipywidgets 8
+            display(self._repr_mimebundle_(), raw=True)             # the controls (a widget view)
+        else:                                                        # ipywidgets 7.7 (Colab's)
+            super()._ipython_display_(**kwargs)
         self._handles.append(display(self._picture(), display_id=True))  # the picture (a plain PNG)
 
 
