@@ -156,6 +156,17 @@ def test_readme_colab_badge_opens_the_release_tag_like_the_notebooks():
     assert "labpath=notebooks%2Fstudent%2F00_start_here.ipynb" in readme  # Binder lands on the student notebook
 
 
+def test_readme_picture_and_relative_links_exist():
+    """The README renders with its picture: every relative link and image points at a committed file."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\((?!https?://|#)([^)\s]+)\)", readme)
+    assert "docs/demo.gif" in targets
+    missing = [target for target in targets if not (ROOT / target).exists()]
+    assert not missing, f"README links to missing files: {missing}"
+    gif = (ROOT / "docs" / "demo.gif").read_bytes()
+    assert gif[:6] in (b"GIF87a", b"GIF89a") and len(gif) < 3_000_000  # small enough for a README
+
+
 def test_project_files_exist_and_agree_with_the_version():
     assert "MIT License" in (ROOT / "LICENSE").read_text() and "Aliaksandr Siarohin" in (ROOT / "LICENSE").read_text()
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
