@@ -13,20 +13,14 @@ import importlib.util
 import os
 
 import torch
-import torch.nn.functional as F
 
+from fomm_teach.data.video_io import fit_frames
 from fomm_teach.errors import FommTeachError
 
 # A square around the face in carphone's 176x144 frames: x 24..124, y 14..114 (face boxes over all
 # frames span x 35-113, y 24-103).
 CARPHONE_CROP = (14, 24, 100)  # top, left, side
 CARPHONE_FILE = os.path.join("datasets", "data", "carphone_pristine.mp4")
-
-
-def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, 3, H, W) -> (N, 3, size, size), antialiased bilinear."""
-    resized = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return resized.clamp(0, 1)  # (N, 3, size, size)
 
 
 def astronaut(size: int = 256) -> torch.Tensor:
@@ -36,7 +30,7 @@ def astronaut(size: int = 256) -> torch.Tensor:
     except ImportError:
         raise FommTeachError("the astronaut sample needs scikit-image: pip install scikit-image") from None
     image = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255  # (3, 512, 512)
-    return _resize(image[None], size)[0]
+    return fit_frames(image[None], size)[0]
 
 
 def carphone_path() -> str | None:
@@ -64,4 +58,4 @@ def carphone(size: int = 256, crop: bool = True, max_frames: int | None = None) 
     if crop:
         top, left, side = CARPHONE_CROP
         video = video[:, :, top : top + side, left : left + side]  # (T, 3, 100, 100)
-    return _resize(video, size)
+    return fit_frames(video, size)

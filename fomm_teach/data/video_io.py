@@ -11,16 +11,25 @@ A *video* is one entry of a dataset folder, in one of these layouts:
 Frames come back as float32 numpy arrays (T, H, W, 3) in [0, 1]: grey images are made RGB, alpha
 is dropped, 8- and 16-bit integers are scaled by their maximum. Any problem raises
 ``FommTeachError`` naming the file and the fix.
+
+For animation (``fomm-teach animate``, chapter 07) the same module reads a source image and a
+driving video of any size, brings both to the model's frame size in one way (:func:`fit_frames`:
+centre crop to a square, then an antialiased resize), and writes the result as ``.mp4`` (at the
+driving video's frame rate, with its audio track when it has one), ``.gif`` or a PNG strip, into a
+temporary file that is renamed only once complete (:func:`write_animation`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from fomm_teach.errors import FommTeachError
 
@@ -85,7 +94,7 @@ def read_image(path) -> np.ndarray:
     try:
         image = iio.imread(path)
     except Exception as err:  # imageio raises many types for broken files
-        raise FommTeachError(f"{path}: cannot read this image ({err}); re-export it or delete it.") from None
+        raise FommTeachError(f"{path}: cannot read this image ({decoder_message(err)}); re-export it or delete it.") from None
     return to_float_rgb(image, path)
 
 
@@ -223,4 +232,129 @@ def write_video(path, frames, layout: str | None = None, fps: float = 25.0) -> P
             iio2.mimwrite(path, list(images), fps=fps, macro_block_size=1, quality=9)
     else:
         iio2.mimwrite(path, list(images), duration=1000.0 / fps, loop=0)
+    return path
+
+
+# --- animation inputs and outputs (chapter 07) ---------------------------------------------------
+
+ANIMATION_EXTENSIONS = (".mp4", ".gif", ".png")   # what write_animation writes, chosen by extension
+
+
+def fit_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 3, H, W) of any size or aspect -> (N, 3, size, size): the centred square crop, resized.
+
+    The crop keeps the middle min(H, W) rows and columns; the resize is bilinear with antialiasing
+    (align_corners=False), then clamped to [0, 1]. Source and driving frames go through the same.
+    """
+    height, width = frames.shape[-2:]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = frames[..., top:top + side, left:left + side]                                      # (N, 3, side, side)
+    if side == size:
+        return square.contiguous()
+    resized = F.interpolate(square, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return resized.clamp(0, 1)                                                                   # (N, 3, size, size)
+
+
+def video_frame_rate(path) -> float | None:
+    """Frames per second of an .mp4/.mov/.gif file as its container states it, or None."""
+    import imageio.v2 as iio2
+
+    if video_layout(path) != "video":
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = iio2.get_reader(path)
+            meta = reader.get_meta_data()
+            reader.close()
+    except Exception:  # an unreadable file is reported when its frames are read
+        return None
+    if meta.get("fps"):
+        return float(meta["fps"])
+    if meta.get("duration"):  # a GIF: milliseconds per frame
+        return 1000.0 / float(meta["duration"])
+    return None
+
+
+def read_animation_input(path, role: str) -> tuple[np.ndarray, float | None]:
+    """A source image or a driving video for ``fomm-teach animate`` -> (frames (T, H, W, 3), fps or None).
+
+    role: 'source' (one image: .png/.jpg/.bmp) or 'driving' (.mp4/.gif/.mov, a folder of frames, or a
+    horizontal PNG strip of square frames). Raises FommTeachError naming the file and the fix.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FommTeachError(f"--{role} {path}: no such file or folder.")
+    layout = video_layout(path)
+    if role == "source":
+        if layout == "video" or layout == "folder":
+            raise FommTeachError(f"--source {path}: is a {'video' if layout == 'video' else 'folder'}; "
+                                 "give one image (.png, .jpg); pick a frame with e.g. ffmpeg -i in.mp4 -frames:v 1 frame.png.")
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise FommTeachError(f"--source {path}: not an image file (.png, .jpg, .jpeg, .bmp).")
+        return read_image(path)[None], None
+    if layout is None:
+        raise FommTeachError(f"--driving {path}: not a video; give an .mp4/.gif/.mov file, a folder of frames, "
+                             "or a horizontal PNG strip.")
+    if layout == "strip":
+        image = read_image(path)
+        height, width = image.shape[:2]
+        if width % height:
+            raise FommTeachError(f"--driving {path}: an image {width}×{height} is not a strip of square frames side by "
+                                 "side (its width must be a multiple of its height); give a video, a folder of "
+                                 "frames or such a strip.")
+        frames = split_strip(image, height, path)  # square frames side by side
+    else:
+        frames = read_video(path)
+    if len(frames) < 2:
+        raise FommTeachError(f"--driving {path}: has {len(frames)} frame; a driving video needs at least 2.")
+    return frames, video_frame_rate(path)
+
+
+def has_audio(path) -> bool:
+    """Whether a video file has an audio stream (asks the ffmpeg that imageio-ffmpeg ships)."""
+    import imageio_ffmpeg
+
+    if video_layout(path) != "video":
+        return False
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                           capture_output=True, text=True, check=False)
+    return any("Audio:" in line for line in probe.stderr.splitlines() if "Stream #" in line)
+
+
+def _mux_audio(video_path: Path, audio_from: Path, out_path: Path) -> None:
+    """Copy ``video_path``'s picture and ``audio_from``'s first audio track into ``out_path`` (AAC)."""
+    import imageio_ffmpeg
+
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", str(video_path), "-i", str(audio_from),
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-shortest", str(out_path)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise FommTeachError(f"{audio_from}: could not copy its audio track ({decoder_message(RuntimeError(result.stderr))}).")
+
+
+def write_animation(path, frames, fps: float = 25.0, audio_from=None) -> Path:
+    """Write frames (T, 3, H, W) or (T, H, W, 3) in [0, 1] to ``path`` by its extension, atomically.
+
+    ``.mp4`` (at ``fps``; with ``audio_from``'s audio track when that video has one), ``.gif`` or
+    ``.png`` (a horizontal strip). Everything is written to a temporary file beside ``path`` and
+    renamed at the end, so a failed or interrupted run leaves no half-written file behind.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in ANIMATION_EXTENSIONS:
+        raise FommTeachError(f"{path}: unknown output type {suffix or '(none)'}; use .mp4, .gif or .png (a strip).")
+    layout = {".mp4": "mp4", ".gif": "gif", ".png": "png"}[suffix]
+    partial = path.with_name(f".{path.stem}.partial{os.getpid()}{suffix}")
+    with_audio = partial.with_name(f".{path.stem}.audio{os.getpid()}{suffix}")
+    try:
+        write_video(partial, frames, layout=layout, fps=fps)
+        if layout == "mp4" and audio_from is not None and has_audio(audio_from):
+            _mux_audio(partial, Path(audio_from), with_audio)
+            os.replace(with_audio, partial)
+        os.replace(partial, path)
+    finally:
+        for leftover in (partial, with_audio):
+            leftover.unlink(missing_ok=True)
     return path
