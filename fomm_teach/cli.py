@@ -19,7 +19,6 @@ from fomm_teach.errors import FommTeachError
 SUBCOMMAND_MODULES = [
     "fomm_teach.demo",
     "fomm_teach.animate_cli",
-    "fomm_teach.animate_cli",
     "fomm_teach.data.check",
     "fomm_teach.training_cli",
     "fomm_teach.notebooks_cli",
