@@ -67,3 +67,7 @@ def test_demo_uses_the_shipped_model_when_it_is_there(tmp_path, monkeypatch, cap
     for name in ("keypoints.png", "heatmaps.png", "reconstruction.png"):
         assert (out / name).read_bytes().startswith(b"\x89PNG") and f"wrote {out / name}" in printed
     assert "Chapter 06 trains this model" in printed
+    import imageio.v2 as iio2
+    for name in ("demo.mp4", "demo.gif"):                     # source | driving | result, each 64 px × 3
+        frames = iio2.mimread(out / name, memtest=False)
+        assert len(frames) == 48 and frames[0].shape[:2] == (192, 576) and f"wrote {out / name}" in printed
