@@ -226,7 +226,9 @@ def _max_error(learner: Any, reference: Any, atol: float, rtol: float, where: st
             raise Mismatch(f"{where}: expected a number, got {type(learner).__name__}")
         worst = abs(complex(learner) - complex(reference))
         if math.isnan(worst) or worst > atol + rtol * abs(complex(reference)):
-            raise Mismatch(f"{where}: expected {reference!r}, got {learner!r}")
+            def show(number):
+                return f"{number:.6g}" if isinstance(number, float) else repr(number)
+            raise Mismatch(f"{where}: expected {show(reference)}, got {show(learner)}")
         return float(worst)
     if isinstance(reference, dict):
         if not isinstance(learner, dict) or set(learner) != set(reference):
@@ -237,8 +239,16 @@ def _max_error(learner: Any, reference: Any, atol: float, rtol: float, where: st
             default=0.0,
         )
     if isinstance(reference, (tuple, list)):
+        plain = all(isinstance(item, numbers.Number) for item in reference) and len(reference) <= 12
         if not isinstance(learner, (tuple, list)) or len(learner) != len(reference):
-            raise Mismatch(f"{where}: expected a {type(reference).__name__} of {len(reference)} items")
+            shown = f": {list(reference)}, got {learner!r}" if plain else ""
+            raise Mismatch(f"{where}: expected a {type(reference).__name__} of {len(reference)} items{shown}")
+        if plain:  # a short list of numbers: show it whole
+            try:
+                return max((_max_error(got, want, atol, rtol, f"{where}[{i}]")
+                            for i, (got, want) in enumerate(zip(learner, reference))), default=0.0)
+            except Mismatch as mismatch:
+                raise Mismatch(f"{mismatch}", [f"expected {list(reference)}", f"got      {list(learner)}"]) from None
         return max(
             (_max_error(got, want, atol, rtol, f"{where}[{i}]") for i, (got, want) in enumerate(zip(learner, reference))),
             default=0.0,
@@ -572,8 +582,9 @@ def check_tps_offset(fn: Callable) -> Callable:
     hints = [
         distance_hint("the authors' TPS uses the L1 distance |dx| + |dy| (a quirk we keep), not the Euclidean one.",
                       lambda diff: diff.pow(2).sum(-1).sqrt()),
-        distance_hint("U(0) must be 0, not NaN: add 1e-6 inside the log, U(d) = d² · log(d + 1e-6).",
-                      lambda diff: diff.abs().sum(-1) - 1e-6),
+        Hint("U(0) must be 0, not NaN: add 1e-6 inside the log, U(d) = d² · log(d + 1e-6).",
+             lambda c, p, w: (lambda d: (d ** 2 * torch.log(d) * w).sum(-1, keepdim=True))(
+                 (c[:, :, None, :] - p[None, None]).abs().sum(-1))),
         Hint("U(d) = d² · log(d): the log takes d, not d² (your values are twice the expected ones).",
              lambda c, p, w: 2 * tps_offset(c, p, w)),
     ]
@@ -960,7 +971,24 @@ def check_discriminator_feature_sizes(fn: Callable) -> Callable:
         ("one block (no pooling)", (10,), {"num_blocks": 1}),
         ("too small: 20 px, 4 blocks", (20, 4), {}),
     ]
-    return check_function(fn, discriminator_feature_sizes, cases, name="discriminator_feature_sizes", atol=0, rtol=0)
+    def sizes(shrink, pool_last):
+        def wrong(image_size, num_blocks=4):
+            out = []
+            for i in range(num_blocks):
+                image_size = image_size - shrink
+                if pool_last or i != num_blocks - 1:
+                    image_size = image_size // 2
+                out.append(image_size)
+            return out
+        return wrong
+
+    hints = [
+        Hint("a 4×4 convolution without padding shrinks the side by 3 (s → s − 3) before the pooling.", sizes(0, False)),
+        Hint("a 4×4 convolution without padding shrinks the side by 3, not by 4.", sizes(4, False)),
+        Hint("the last block does not pool: only the blocks before it halve the size.", sizes(3, True)),
+    ]
+    return check_function(fn, discriminator_feature_sizes, cases, name="discriminator_feature_sizes", atol=0, rtol=0,
+                          hints=hints)
 
 
 # --- chapter 06 ---
@@ -1016,7 +1044,22 @@ def check_epoch_means(fn: Callable) -> Callable:
         ("a key that appears later (the GAN switched on)", (steps[:2] + [{**steps[2], "disc_gan": 0.25}],), {}),
         ("no iterations", ([],), {}),
     ]
-    return check_function(fn, epoch_means, cases, name="epoch_means")
+    def sums(step_losses):
+        out = {}
+        for losses in step_losses:
+            for name, value in losses.items():
+                out[name] = out.get(name, 0.0) + value
+        return out
+
+    def over_all_iterations(step_losses):
+        return {name: value / len(step_losses) for name, value in sums(step_losses).items()}
+
+    hints = [
+        Hint("the mean, not the sum: divide by the number of iterations.", sums),
+        Hint("a key that appears later is averaged over the iterations that have it, not over all of them.",
+             over_all_iterations),
+    ]
+    return check_function(fn, epoch_means, cases, name="epoch_means", hints=hints)
 
 
 # --- chapter 07 ---

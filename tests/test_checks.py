@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import itertools
 import linecache
 import pkgutil
 import re
@@ -353,6 +354,13 @@ def test_a_wrong_value_shows_expected_and_got_around_the_worst_element(lenient, 
         ("check_tps_offset", "tps_offset:l2", "L1 distance"),
         ("check_equivariance_jacobian_loss", "equivariance_jacobian_loss:no_inverse", "must be inverted"),
         ("check_heatmap_representation", "heatmap_representation:swapped", "G(driving) − G(source)"),
+        ("check_tps_offset", "tps_offset:no_epsilon", "U(0) must be 0, not NaN"),
+        ("check_epoch_means", lambda steps: {k: sum(s.get(k, 0.0) for s in steps) for k in (steps[0] if steps else {})},
+         "the mean, not the sum"),
+        ("check_discriminator_feature_sizes",
+         lambda size, num_blocks=4: list(itertools.accumulate(range(num_blocks), lambda s, _: (s - 3) // 2,
+                                                              initial=size))[1:],  # pools after every block
+         "the last block does not pool"),
     ],
 )
 def test_predictable_mistakes_get_a_hint(lenient, capsys, checker_name, wrong, hint):
@@ -374,6 +382,8 @@ def test_predictable_mistakes_get_a_hint(lenient, capsys, checker_name, wrong, h
                 (c[:, :, None, :] - p[None, None]).norm(dim=-1)),
             "no_inverse": lambda j_d, j_t, w: torch.abs(torch.eye(2) - j_d @ w @ j_t).mean(),
             "swapped": lambda d, s, size, **kw: library_fn(s, d, size, **kw),
+            "no_epsilon": lambda c, p, w: (lambda d: (d ** 2 * torch.log(d) * w).sum(-1, keepdim=True))(
+                (c[:, :, None, :] - p[None, None]).abs().sum(-1)),
         }[mistake]
     result = getattr(checks, checker_name)(wrong)
     out = capsys.readouterr().out
@@ -487,3 +497,12 @@ def test_changing_an_input_in_place_raises_in_strict_mode(strict):
     with pytest.raises(AssertionError, match="in place"):
         checks.check_function(editing, reference_fn, [("one", (torch.zeros(2), (2, 2)), {"kp_variance": 0.1})],
                               name="toy")
+
+
+def test_a_short_list_of_numbers_is_shown_whole(lenient, capsys):
+    def sizes(image_size, num_blocks=4):
+        return [image_size // 2 ** (i + 1) for i in range(num_blocks)]
+
+    checks.check_discriminator_feature_sizes(sizes)
+    out = capsys.readouterr().out
+    assert "expected [126, 61, 29, 26]" in out and "got      [128, 64, 32, 16]" in out
