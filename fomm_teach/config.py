@@ -10,6 +10,14 @@ A config is a plain nested dict with the sections of the authors' ``config/*.yam
   checkpoint frequency, ``transform_params`` (equivariance warp) and ``loss_weights``;
 - ``reconstruction_params``, ``animate_params`` (with ``normalization_params``), ``visualizer_params``.
 
+Every config is checked against one schema (:data:`SCHEMA`, :func:`validate_config`) when it is
+loaded: it knows every key of the authors' eight files and of ours, so a misspelt key is an error
+that names the nearest known one ("did you mean train_params.batch_size?") instead of a default
+silently used, and a value of the wrong type or out of range is an error that names the key, the
+value and what is allowed. ``load_config(..., for_training=True)`` also requires the keys the
+training loop reads. YAML is read with a SafeLoader that refuses documents whose aliases expand to
+more than ``MAX_CONFIG_NODES`` values (an "alias bomb"), in microseconds.
+
 One key is ours: ``model_params.common_params.align_corners`` (optional, default ``true``).
 The coordinate grid puts -1 and +1 on the *centres* of the border pixels, which is the
 ``align_corners=True`` convention of ``F.grid_sample``. The authors' code never passes the flag:
@@ -390,6 +398,11 @@ def validate_config(config: dict, source: str = "given as a dict", for_training:
                 raise FommTeachError(f"config {source}: {path} is missing; training needs it "
                                      f"(see fomm_teach/configs/vox-256.yaml for the authors' value).")
         weights = config["train_params"]["loss_weights"]
+        schedules = config["train_params"].get("loss_weight_schedule") or {}
+        generator_terms = ("perceptual", "l1_pyramid", "generator_gan", "equivariance_value", "equivariance_jacobian")
+        if not any(_nonzero(weights.get(name, 0)) or _nonzero(schedules.get(name, 0)) for name in generator_terms):
+            raise FommTeachError(f"config {source}: every loss weight of the generator is 0 "
+                                 f"(train_params.loss_weights: {', '.join(generator_terms)}), so nothing would train.")
         if (weights["equivariance_value"] or weights["equivariance_jacobian"]) and \
                 _lookup(config, "train_params.transform_params.sigma_affine") is _MISSING:
             raise FommTeachError(f"config {source}: the equivariance losses are on, so train_params.transform_params "
@@ -397,6 +410,14 @@ def validate_config(config: dict, source: str = "given as a dict", for_training:
 
 
 _MISSING = object()
+
+
+def _nonzero(value) -> bool:
+    """True if a weight, a list of weights or a schedule [[epoch, weight], ...] has a weight other than 0."""
+    if isinstance(value, list):
+        return any(_nonzero(item[1] if isinstance(item, list) and len(item) == 2 and _is_int(item[0]) else item)
+                   for item in value)
+    return value != 0
 
 
 def _lookup(config, path):

@@ -66,6 +66,9 @@ def _device(name):
         raise FommTeachError(f"--device {name!r}: {err}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise FommTeachError(f"--device {name}: this torch sees no CUDA device; use --device cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise FommTeachError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered from 0.")
     return device
 
 

@@ -178,6 +178,15 @@ def test_training_needs_its_keys_but_building_models_does_not():
         load_config(config, for_training=True)
 
 
+def test_a_config_that_would_train_nothing_is_refused():
+    config = load_config("synthetic-fast")
+    config["train_params"]["loss_weights"].update(l1_pyramid=0, equivariance_value=0, equivariance_jacobian=0)
+    with pytest.raises(FommTeachError, match="every loss weight of the generator is 0"):
+        load_config(config, for_training=True)
+    config["train_params"]["loss_weight_schedule"] = {"l1_pyramid": [[0, 0], [3, 10]]}   # switched on later: fine
+    load_config(config, for_training=True)
+
+
 def test_every_key_of_the_schema_is_listed_once():
     keys = known_keys()
     assert len(keys) == len(set(keys)) and "train_params.loss_weights.l1_pyramid" in keys
