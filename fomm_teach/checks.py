@@ -52,6 +52,7 @@ import inspect
 import math
 import numbers
 import os
+import re
 import signal
 import sysconfig
 import threading
@@ -381,6 +382,9 @@ def _cell_name(filename: str) -> str:
         number = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename) if shell else None
     except Exception:  # no IPython, or a version without the map
         number = None
+    older = re.match(r"<ipython-input-(\d+)-", filename)  # IPython < 8 (Colab) names cells this way
+    if number is None and older:
+        number = older.group(1)
     return f"Cell In[{number}]" if number is not None else os.path.basename(filename)
 
 

@@ -506,3 +506,17 @@ def test_a_short_list_of_numbers_is_shown_whole(lenient, capsys):
     checks.check_discriminator_feature_sizes(sizes)
     out = capsys.readouterr().out
     assert "expected [126, 61, 29, 26]" in out and "got      [128, 64, 32, 16]" in out
+
+
+def test_an_error_in_an_older_ipython_cell_names_the_cell(lenient, capsys, monkeypatch):
+    filename = "<ipython-input-12-0123456789ab>"  # how IPython < 8 (Colab) names a cell's code
+    code = "def learner(x, scale=1.0):\n    return x.reshape(7)\n"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    namespace = {}
+    exec(compile(code, filename, "exec"), namespace)
+    monkeypatch.setattr("IPython.get_ipython", lambda: None)
+    try:
+        checks.check_function(namespace["learner"], reference, CASES, name="toy")
+    finally:
+        linecache.cache.pop(filename, None)
+    assert "in your code, Cell In[12], line 2: return x.reshape(7)" in capsys.readouterr().out
