@@ -55,6 +55,7 @@ import os
 import re
 import signal
 import sysconfig
+import textwrap
 import threading
 import traceback
 from typing import Any, Callable, NamedTuple, Sequence
@@ -67,6 +68,10 @@ Case = tuple[str, tuple, dict]
 # A learner's function that runs longer than this on one case is stopped (an endless loop).
 # The cases are small: the library's functions take milliseconds on them.
 CALL_TIMEOUT_S = float(os.environ.get("FOMM_TEACH_CHECK_TIMEOUT", "10"))
+
+# Prose lines under a verdict are wrapped to this width: JupyterLab beside its file browser shows
+# about 93 characters of output.
+OUTPUT_WIDTH = 90
 
 # The attribute of a library fallback that holds the learner's function it replaced.
 LEARNER_ATTRIBUTE = "__fomm_teach_learner__"
@@ -436,12 +441,18 @@ def _changed_inputs(reference_fn: Callable, original: tuple[tuple, dict], passed
 # --- the check ----------------------------------------------------------------------------------
 
 
+def _say(text: str, indent: str = "   ", hanging: str = "") -> None:
+    """Print one prose line under a verdict, wrapped to OUTPUT_WIDTH; ``hanging`` indents its continuation."""
+    print(textwrap.fill(text, width=OUTPUT_WIDTH, initial_indent=indent, subsequent_indent=indent + hanging,
+                        break_long_words=False, break_on_hyphens=False))
+
+
 def _fail(name: str, reason: str, reference_fn: Callable, learner_fn: Callable, verdict: str) -> Callable:
     """After ❌/⏭: raise in strict mode; otherwise say so and return the library fallback."""
     if strict_mode():
         raise AssertionError(f"{name}: {reason} (FOMM_TEACH_STRICT=1)")
-    print(f"   ↳ using the library's {name} from here on, so the rest of the notebook runs. "
-          f"Fix yours, run its cell, then run this check again.")
+    _say(f"↳ using the library's {name} from here on, so the rest of the notebook runs. "
+         f"Fix yours, run its cell, then run this check again.", hanging="  ")
     return library_fallback(reference_fn, learner_fn, name, verdict)
 
 
@@ -497,8 +508,8 @@ def check_function(
             reason = f"case '{label}' still ran after {timeout:g} s (an endless loop?)"
             print(f"❌ {name}: {reason}; it was stopped.")
             if stopped.still_running:
-                print("   It could not be interrupted here and keeps running in the background: "
-                      "restart the kernel (Kernel ▸ Restart Kernel) if the notebook slows down.")
+                _say("It could not be interrupted here and keeps running in the background: "
+                     "restart the kernel (Kernel ▸ Restart Kernel) if the notebook slows down.")
             return _fail(name, reason, reference_fn, learner_fn, "ran too long")
         except Exception as err:  # the learner's code may fail in any way; report it, do not crash
             reason = f"case '{label}' raised {type(err).__name__}: {err}"
@@ -508,24 +519,28 @@ def check_function(
                 print(f"   in your code, {where}")
             return _fail(name, reason, reference_fn, learner_fn, "raised an error")
         changed = _changed_inputs(reference_fn, (args, kwargs), (learner_args, learner_kwargs))
-        in_place = (f"your function changed its input {', '.join(f'`{c}`' for c in changed)} in place "
-                    f"(x *= …, x.add_(…), x[…] = …); compute new tensors instead (x = x * …), or work on x.clone()"
+        in_place = (f"your function changed its input {', '.join(f'`{c}`' for c in changed)} in place"
                     if changed else "")
+        in_place_advice = ("The caller's tensors must stay as they were: compute new tensors (x = x * 2) instead "
+                           "of changing them (x *= 2, x.add_(…), x[…] = …), or start from x.clone().")
         try:
             worst = max(worst, _max_error(got, expected, atol, rtol, "output"))
         except Mismatch as mismatch:
-            print(f"❌ {name}: case '{label}': {mismatch}")
+            message = str(mismatch)
+            message = message[len("output: "):] if message.startswith("output: ") else message
+            print(f"❌ {name}: case '{label}': {message}")
             for line in mismatch.detail:
                 print(f"   {line}")
             generic_got, generic_expected = ((mismatch.got, mismatch.expected) if mismatch.expected is not None
                                              else (got, expected))
             for text in _diagnose(got, expected, args, kwargs, hints, atol, rtol, generic_got, generic_expected):
-                print(f"   hint: {text}")
+                _say(f"hint: {text}", hanging="      ")
             if in_place:
-                print(f"   also: {in_place}.")
+                _say(f"also: {in_place}. {in_place_advice}", hanging="      ")
             return _fail(name, f"case '{label}': {mismatch}", reference_fn, learner_fn, "values differ")
         if in_place:
             print(f"❌ {name}: case '{label}': the output matches, but {in_place}.")
+            _say(in_place_advice)
             return _fail(name, f"case '{label}': changed its input in place", reference_fn, learner_fn,
                          "changed its input in place")
     verdict = "exact match" if worst == 0.0 else f"largest error {worst:.2g}"
