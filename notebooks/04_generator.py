@@ -83,13 +83,12 @@ toy = viz.toy_dense_motion(kp_source, kp_driving, spatial_size)
 source_image, driving_image = toy["source"], toy["driving"]
 identity_grid = make_coordinate_grid(spatial_size)                                                # (H, W, 2)
 
-fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), layout="constrained")
+fig, axes = plt.subplots(2, 2, figsize=(7.8, 7.4), layout="constrained")
+axes = axes.ravel()
 viz.show_image(axes[0], source_image[0], "source S")
 viz.show_image(axes[1], driving_image[0], "driving D")
 viz.show_flow(axes[2], toy["deformation"][0] - identity_grid, "ideal dense flow T̂(z) − z", max_norm=0.5)
-image = axes[3].imshow(toy["occlusion_map"][0, 0], cmap="gray", vmin=0, vmax=1)
-axes[3].set_title("ideal occlusion map Ô (1 = visible in S)", fontsize=9)
-fig.colorbar(image, ax=axes[3], shrink=0.8)
+viz.show_occlusion(axes[3], toy["occlusion_map"][0, 0], "ideal occlusion map Ô (1 = visible in S)")
 plt.show()
 
 # %% [markdown]
@@ -151,12 +150,13 @@ features = toy_features(source_image)                                           
 warped_features = deform_input(features, toy["deformation"])                                 # (1, 2, H/4, W/4)
 print("features", tuple(features.shape), "flow", tuple(toy["deformation"].shape), "→ warped", tuple(warped_features.shape))
 
-fig, axes = plt.subplots(2, 3, figsize=(11, 7), layout="constrained")
+fig, axes = plt.subplots(2, 3, figsize=(9.6, 6.2), layout="constrained")
 for row, name in enumerate(["blurred luminance", "vertical edges"]):
     for col, (tensor, what) in enumerate([(features, "features of S"), (warped_features, "warped features of S"),
                                           (toy_features(driving_image), "features of D (target)")]):
-        viz.show_heatmap(axes[row, col], tensor[0, row], f"{what}: {name}", label="activation")
-fig.suptitle("Warping features (16×16 in quick mode) with a flow computed at full resolution")
+        viz.show_heatmap(axes[row, col], tensor[0, row], f"{what}:\n{name}", label="activation")
+fig.suptitle(f"Warping features ({features.shape[2]}×{features.shape[3]}) with a flow computed at the image's "
+             f"resolution ({spatial_size[0]}×{spatial_size[1]})")
 plt.show()
 
 # %% [markdown]
@@ -176,14 +176,14 @@ plt.show()
 # %%
 identity_flow = identity_grid[None]                                                          # (1, H, W, 2)
 errors = {}
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.8), layout="constrained")
 viz.show_image(axes[0], source_image[0], "source S")
 for ax, align in zip(axes[1:], (True, False)):
     same = deform_input(source_image, identity_flow, align_corners=align)                    # (1, 3, H, W)
     difference = (same - source_image).abs().mean(1)[0]                                      # (H, W)
     errors[align] = float(difference.mean())
     image = ax.imshow(difference, cmap="magma", vmin=0, vmax=0.2)
-    ax.set_title(f"|identity warp − S|, align_corners={align}\nmean {errors[align]:.4f}, "
+    ax.set_title(f"|identity warp − S|\nalign_corners={align}\nmean {errors[align]:.4f}, "
                  f"corner pixel × {float(same[0, 0, 0, 0] / source_image[0, 0, 0, 0]):.2f}", fontsize=9)
     ax.axis("off")
 fig.colorbar(image, ax=axes[1:], shrink=0.8, label="mean |difference| over RGB")
@@ -227,11 +227,11 @@ apply_occlusion = checks.check_apply_occlusion(apply_occlusion)
 
 # %%
 masked_features = apply_occlusion(warped_features, toy["occlusion_map"])                   # (1, 2, H/4, W/4)
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), layout="constrained")
-viz.show_heatmap(axes[0], warped_features[0, 0], "warped features (luminance)", label="activation")
+fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.4), layout="constrained")
+viz.show_heatmap(axes[0], warped_features[0, 0], "warped features\n(luminance)", label="activation")
 viz.show_heatmap(axes[1], F.interpolate(toy["occlusion_map"], size=features.shape[2:], mode="bilinear",
-                                        align_corners=False)[0, 0], "occlusion map, resized", label="Ô")
-viz.show_heatmap(axes[2], masked_features[0, 0], "Ô ⊙ warped features: ghosts switched off", label="activation")
+                                        align_corners=False)[0, 0], "occlusion map,\nresized", label="Ô")
+viz.show_heatmap(axes[2], masked_features[0, 0], "Ô ⊙ warped features:\nghosts switched off", label="activation")
 plt.show()
 
 # %% [markdown]
@@ -381,15 +381,15 @@ for key, value in generated.items():
 print("submodules in state_dict order:", [name for name, _ in generator.named_children()])
 
 # %%
-fig, axes = plt.subplots(1, 5, figsize=(18, 3.8), layout="constrained")
+fig, axes = plt.subplots(2, 3, figsize=(9.4, 6.6), layout="constrained")
+axes = axes.ravel()
 viz.show_image(axes[0], source_image[0], "source S")
 viz.show_image(axes[1], driving_image[0], "driving D (target)")
-viz.show_image(axes[2], generated["deformed"][0], "'deformed': S warped by the untrained flow")
-image = axes[3].imshow(generated["occlusion_map"][0, 0], cmap="gray", vmin=0, vmax=1)
-axes[3].set_title("'occlusion_map' (untrained)", fontsize=9)
-fig.colorbar(image, ax=axes[3], shrink=0.8)
+viz.show_image(axes[2], generated["deformed"][0], "'deformed':\nS warped by the untrained flow")
+viz.show_occlusion(axes[3], generated["occlusion_map"][0, 0], "'occlusion_map' (untrained)")
 viz.show_image(axes[4], generated["prediction"][0], "'prediction' (untrained)")
-fig.suptitle("An untrained generator: the plumbing works, the picture is not yet the driving frame")
+axes[5].axis("off")
+fig.suptitle("An untrained generator: the plumbing works,\nthe picture is not yet the driving frame")
 plt.show()
 
 # %% [markdown]
@@ -650,12 +650,12 @@ adv.eval()
 disc_input = F.interpolate(driving_image, size=(128, 128), mode="bilinear", align_corners=False)  # (1, 3, 128, 128)
 with torch.no_grad():
     scores = adv({"prediction_1": disc_input}, kp=kp_driving)
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.5), layout="constrained")
 viz.show_image(axes[0], disc_input[0], f"input {tuple(disc_input.shape[2:])}")
 viz.show_heatmap(axes[1], kp2gaussian(kp_driving["value"], (128, 128), 0.01)[0].sum(0),
-                 "use_kp: keypoint Gaussians, appended as channels", label="sum over K")
+                 "use_kp: keypoint Gaussians,\nappended as channels", label="sum over K")
 viz.show_heatmap(axes[2], scores["prediction_map_1"][0, 0],
-                 f"untrained patch scores {tuple(scores['prediction_map_1'].shape[2:])}", label="score")
+                 f"untrained patch scores\n{tuple(scores['prediction_map_1'].shape[2:])}", label="score")
 plt.show()
 
 # %% [markdown]

@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("FOMM_TEACH_CHROMIUM", "/usr/bin/chromium")
 # JupyterLab's notebook panel is about 950 px wide beside an open file browser at this window size
 # (the test of figure legibility measures the real width and checks it).
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT = {"width": 1280, "height": 1500}
 
 _screenshot_dir: Path | None = None
 

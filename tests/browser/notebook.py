@@ -159,7 +159,7 @@ class Notebook:
     def set_slider(self, index: int, description: str, value: float) -> None:
         """Type ``value`` into the readout of the slider labelled ``description``, then press Enter."""
         area = self.page.evaluate_handle(f"(i) => {CURRENT}.content.widgets[i].outputArea.node", index).as_element()
-        slider = area.query_selector(f".widget-slider:has(label:text-is({json.dumps(description)})) .widget-readout")
+        slider = area.query_selector(f".widget-slider:has(label:text-is({json.dumps(description, ensure_ascii=False)})) .widget-readout")
         assert slider is not None, f"{self.path}: no slider {description!r} in cell {index}"
         slider.click()
         self.page.keyboard.press("Control+A")
@@ -168,12 +168,12 @@ class Notebook:
 
     def slider_value(self, index: int, description: str) -> str:
         area = self.page.evaluate_handle(f"(i) => {CURRENT}.content.widgets[i].outputArea.node", index).as_element()
-        readout = area.query_selector(f".widget-slider:has(label:text-is({json.dumps(description)})) .widget-readout")
+        readout = area.query_selector(f".widget-slider:has(label:text-is({json.dumps(description, ensure_ascii=False)})) .widget-readout")
         return readout.inner_text()
 
     def select(self, index: int, description: str, label: str) -> None:
         """Pick ``label`` in the drop-down labelled ``description``."""
         area = self.page.evaluate_handle(f"(i) => {CURRENT}.content.widgets[i].outputArea.node", index).as_element()
-        select = area.query_selector(f".widget-dropdown:has(label:text-is({json.dumps(description)})) select")
+        select = area.query_selector(f".widget-dropdown:has(label:text-is({json.dumps(description, ensure_ascii=False)})) select")
         assert select is not None, f"{self.path}: no drop-down {description!r} in cell {index}"
         select.select_option(label=label)

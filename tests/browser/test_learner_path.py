@@ -125,7 +125,7 @@ def test_chapter_02_explorer_redraws_for_every_slider(ran):
                                ("scale", 0.6), ("shear", 0.3)]:
         notebook.set_slider(cell, description, value)
         picture = notebook.wait_for_new_picture(cell, before=picture)
-        notebook.screenshot(cell, f"explorer-{description.split()[0]}")
+        notebook.screenshot(cell, "explorer-" + re.sub(r"\W+", "-", description).strip("-"))
     assert len(notebook.images(cell)) == 1   # one picture, replaced in place
 
 
@@ -186,7 +186,8 @@ def test_saved_and_reopened_notebook_keeps_every_widget_picture(ran, lab, name):
     notebook.save()
     lab.shutdown_kernels()
     reopened = Notebook(notebook.page, lab, notebook.path, screenshot_dir()).open()
-    reopened.page.wait_for_timeout(1500)   # let the widget manager give up on the missing models
+    reopened.wait_for_kernel()             # a fresh kernel: the explorer's widget models are gone
+    reopened.page.wait_for_timeout(1500)   # let the widget manager give up on them
     cell = reopened.find_cell(EXPLORER_CELLS[name])
     reopened.screenshot(cell, "reopened")
     pictures = [image for image in reopened.images(cell) if image["complete"] and image["natural"] > 0]
