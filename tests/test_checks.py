@@ -520,3 +520,29 @@ def test_an_error_in_an_older_ipython_cell_names_the_cell(lenient, capsys, monke
     finally:
         linecache.cache.pop(filename, None)
     assert "in your code, Cell In[12], line 2: return x.reshape(7)" in capsys.readouterr().out
+
+
+def _hints_of(checker_name, monkeypatch):
+    """The hints a chapter checker passes to check_function."""
+    seen = []
+    real = checks.check_function
+
+    def spy(learner_fn, reference_fn, cases, **kwargs):
+        seen.extend(kwargs.get("hints", ()))
+        return real(learner_fn, reference_fn, cases, **kwargs)
+
+    monkeypatch.setattr(checks, "check_function", spy)
+    getattr(checks, checker_name)(lambda *args, **kwargs: None)
+    monkeypatch.setattr(checks, "check_function", real)
+    return seen
+
+
+@pytest.mark.parametrize("checker_name", CHECKERS)
+def test_every_hint_fires_for_the_mistake_it_describes(lenient, capsys, monkeypatch, checker_name):
+    hints = _hints_of(checker_name, monkeypatch)
+    capsys.readouterr()
+    for hint in hints:
+        result = getattr(checks, checker_name)(hint.wrong)
+        out = capsys.readouterr().out
+        assert out.startswith("❌") and checks.learner_function(result) is hint.wrong, out
+        assert " ".join(hint.text.split()) in " ".join(out.split()), f"{hint.text!r} not shown for its mistake:\n{out}"
