@@ -32,8 +32,15 @@ check cell again judges the learner's function again: the checker first unwraps 
 3. With ``FOMM_TEACH_STRICT=1`` (set by ``make test`` for the instructor notebooks) ❌ and ⏭
    raise ``AssertionError`` instead of falling back.
 
-``tools/build_notebooks.py`` checks that the code cell after every ``solution`` calls
-``checks.check_<name>(...)`` on a name that the solution defines.
+``tools/build_notebooks.py`` checks that the code cell after every ``solution`` has a line
+``name = checks.check_<name>(name)`` for a name that the solution defines (the rebinding is what
+makes the fallback available downstream). A check cell may also show a mistake on purpose, as
+chapter 00 does with ``_ = checks.check_column_to_x(column_to_x_off_by_one)`` in a later cell.
+
+What the browser tests can rely on in a check cell's output: one verdict line that starts with ✅,
+❌ or ⏭, a space and the function's name (only what the learner's function itself prints can come
+before it); the checker prints ✅ nowhere else. After ❌ or ⏭ comes a line starting with
+"↳ using the library's <name>".
 
 Writing a checker
 -----------------
