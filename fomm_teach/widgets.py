@@ -54,12 +54,16 @@ class Explorer(ipw.VBox):
 
     rows: the controls, a list of widgets or of lists of widgets (each inner list is one row).
     draw: a function of no arguments that reads the controls, draws one matplotlib figure and
-    returns it (or leaves it as the current figure). watch: the controls whose ``value`` changes
-    trigger a redraw (default: every control in ``rows``).
+    returns it (or leaves it as the current figure); it may instead return any IPython display
+    object (``IPython.display.Image``, ``HTML``, ``Video``), which is shown as it is. watch: the
+    controls whose ``value`` changes trigger a redraw (default: every control in ``rows``).
 
-    The explorer draws its first picture straight away. ``explorer.png`` holds the latest picture
-    (PNG bytes) and ``explorer.redraws`` counts the pictures drawn. ``with explorer.hold(): ...``
-    changes several controls with a single redraw at the end.
+    The explorer draws its first picture straight away. ``explorer.png`` holds the latest figure
+    (PNG bytes; None for a display object), ``explorer.redraws`` counts the pictures drawn and
+    ``explorer.error`` is the last drawing error (shown under the controls instead of a
+    picture; None when the drawing worked). ``with explorer.hold(): ...`` changes several
+    controls with a single redraw at the end. Every figure ``draw`` opens is closed once it is a
+    PNG, so nothing else displays it.
     """
 
     def __init__(self, rows, draw, watch=None):
@@ -70,6 +74,7 @@ class Explorer(ipw.VBox):
         self._held = 0
         self._pending = False
         self.png = None
+        self._shown = None
         self.redraws = 0
         self.error = None
         for control in (watch if watch is not None else [c for row in rows for c in row]):
@@ -96,10 +101,18 @@ class Explorer(ipw.VBox):
 
     def redraw(self) -> None:
         """Draw the picture again and replace every displayed copy of it."""
+        from IPython.display import Image
+        from matplotlib.figure import Figure
+
         before = set(plt.get_fignums())
         try:
-            fig = self._draw() or plt.gcf()
-            self.png = figure_to_png(fig)
+            result = self._draw()
+            if result is None or isinstance(result, Figure):
+                self.png = figure_to_png(result if result is not None else plt.gcf())
+                self._shown = Image(data=self.png, format="png")
+            else:   # any IPython display object (Image, HTML, Video, ...): shown as it is
+                self.png = None
+                self._shown = result
             self.error = None
         except Exception as error:  # noqa: BLE001 - shown to the learner under the controls
             self.error = f"{type(error).__name__}: {error}"
@@ -111,11 +124,11 @@ class Explorer(ipw.VBox):
             handle.update(self._picture())
 
     def _picture(self):
-        from IPython.display import Image, Markdown
+        from IPython.display import Markdown
 
         if self.error is not None:
             return Markdown(f"**The explorer could not draw:** `{self.error}`")
-        return Image(data=self.png, format="png")
+        return self._shown
 
     def _ipython_display_(self, **kwargs):
         from IPython.display import display
@@ -274,4 +287,70 @@ def dense_motion_explorer(kp_source: dict, kp_driving: dict, spatial_size) -> Ex
         slider.observe(move, names="value")
     part.observe(show_part, names="value")
     reset.on_click(reset_all)
+    return explorer
+
+
+def puppet_explorer(source: torch.Tensor, kp_source: dict, generator) -> Explorer:
+    """Chapter 07's live puppet: move one keypoint of the source, turn and scale its Jacobian.
+
+    source: (3, S, S) in [0, 1]; kp_source: the detector's keypoints of it, 'value' (1, K, 2) and
+    'jacobian' (1, K, 2, 2); generator: an ``OcclusionAwareGenerator`` in eval mode. The driving
+    keypoints are the source's with every keypoint's own offset (dx, dy) and its Jacobian turned by
+    ``angle`` (degrees; positive turns clockwise on screen, y points down) and scaled by ``scale``:
+    J_d = R(angle) · scale · J_s. Each keypoint keeps its own pose; choosing another one loads its
+    values into the sliders. The picture: the generated frame with the source (hollow) and driving
+    (filled) keypoints, the dense backward flow T̂(z) − z, and the occlusion map.
+    """
+    from fomm_teach.motion import jacobian_from_pose
+
+    num_kp = kp_source["value"].shape[1]
+    size = source.shape[-1]
+    poses = {k: {"dx": 0.0, "dy": 0.0, "angle": 0.0, "scale": 1.0} for k in range(num_kp)}
+    keypoint = ipw.Dropdown(options=[(f"keypoint {k}", k) for k in range(num_kp)], description="keypoint")
+    sliders = {"dx": _slider("dx", 0.0, -0.6, 0.6, 0.02), "dy": _slider("dy", 0.0, -0.6, 0.6, 0.02),
+               "angle": _slider("angle (°)", 0.0, -90.0, 90.0, 5.0), "scale": _slider("scale", 1.0, 0.5, 1.6, 0.05)}
+
+    def driving_keypoints():
+        value, jacobian = kp_source["value"].clone(), kp_source["jacobian"].clone()   # (1, K, 2), (1, K, 2, 2)
+        for k, pose in poses.items():
+            value[0, k] += torch.tensor([pose["dx"], pose["dy"]])
+            turn = jacobian_from_pose(math.radians(pose["angle"]), pose["scale"])     # (2, 2)
+            jacobian[0, k] = turn @ jacobian[0, k]
+        return {"value": value, "jacobian": jacobian}
+
+    def draw():
+        kp_driving = driving_keypoints()
+        with torch.no_grad():
+            out = generator(source[None], kp_driving=kp_driving, kp_source=kp_source)
+        fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.4), layout="constrained")
+        viz.show_image(axes[0], out["prediction"][0], "generated frame")
+        viz.draw_keypoints(axes[0], kp_driving["value"][0], size, size=40)
+        chosen = viz.to_pixels(kp_source["value"][0, keypoint.value:keypoint.value + 1], size)[0].tolist()
+        axes[0].scatter(*chosen, s=90, facecolors="none", edgecolors="white", linewidths=1.5, zorder=4)
+        deformation = out["deformation"][0]                                              # (h, w, 2)
+        identity = make_coordinate_grid(deformation.shape[:2], dtype=deformation.dtype)   # (h, w, 2)
+        viz.show_flow(axes[1], (deformation - identity) * (size - 1) / 2,                  # in frame pixels
+                      f"backward flow T̂(z) − z, frame pixels\n(computed on a {deformation.shape[0]}×{deformation.shape[1]} grid)")
+        if "occlusion_map" in out:
+            viz.show_occlusion(axes[2], out["occlusion_map"][0, 0])
+        else:
+            axes[2].set_axis_off()
+        fig.suptitle(f"keypoint {keypoint.value} (white ring: where it is in the source; filled dots: driving "
+                     "keypoints)", fontsize=10)
+        return fig
+
+    def store(_change=None):
+        poses[keypoint.value].update({name: slider.value for name, slider in sliders.items()})
+
+    def load(_change):
+        with explorer.hold():
+            for name, slider in sliders.items():
+                slider.value = poses[keypoint.value][name]
+            explorer._pending = True   # the highlighted keypoint changed: redraw even if no value did
+
+    for slider in sliders.values():
+        slider.observe(store, names="value")
+    explorer = Explorer([keypoint, [sliders["dx"], sliders["dy"]], [sliders["angle"], sliders["scale"]]], draw,
+                        watch=list(sliders.values()))
+    keypoint.observe(load, names="value")
     return explorer

@@ -117,3 +117,12 @@ def test_grid_lines_follow_the_map_and_occlusion_maps_have_a_frame():
     viz.show_occlusion(right, torch.ones(8, 8))
     assert all(spine.get_visible() for spine in right.spines.values())
     plt.close(fig)
+
+
+def test_explorer_shows_a_display_object_as_it_is():
+    from IPython.display import HTML
+
+    frame = widgets.ipw.IntSlider(value=0, max=3)
+    explorer = widgets.Explorer([frame], lambda: HTML(f"<b>frame {frame.value}</b>"))
+    frame.value = 2
+    assert explorer.png is None and explorer.redraws == 2 and explorer._picture().data == "<b>frame 2</b>"

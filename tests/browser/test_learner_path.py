@@ -163,12 +163,13 @@ def test_every_figure_is_legible(ran, lab, name):
         record = png_text_record(image["src"])
         if record is None or record["min_pt"] is None:
             continue   # a picture that is not a matplotlib figure, or one without text
+        notebook.screenshot(image["cell"], f"figure-cell{image['cell']}")
         pixels = record["min_pt"] * record["dpi"] / 72 * image["rendered"] / image["natural"]
         measured.append(pixels)
         if pixels < MIN_TEXT_PX:
             too_small.append(f"cell {image['cell']}: {record['min_pt']} pt text {record['min_text']!r} is "
-                             f"{pixels:.1f} px (figure {image['natural']} px drawn at {image['rendered']:.0f} px)")
-            notebook.screenshot(image["cell"], f"too-small-cell{image['cell']}")
+                             f"{pixels:.1f} px (figure {image['natural']} px drawn at {image['rendered']:.0f} px; "
+                             f"screenshot {name}-figure-cell{image['cell']}.png)")
     if name not in EXPLORER_CELLS:   # nothing later needs this notebook: free its kernel
         lab.shutdown_kernels(notebook.path)
     assert measured, f"{name}: no figure measured"
