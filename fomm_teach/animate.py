@@ -206,7 +206,7 @@ def make_animation(source_image, driving_video, generator, kp_detector, relative
     return torch.cat(predictions)                                                    # (T, C, H, W)
 
 
-# --- from notebooks/07_animation.py, cell 25 ---
+# --- from notebooks/07_animation.py, cell 33 ---
 def normalized_pose(kp_value):
     """Keypoints (B, K, 2) centred on their mean and divided by sqrt(hull area): position and size removed."""
     centred = kp_value - kp_value.mean(dim=1, keepdim=True)                             # (B, K, 2)
