@@ -140,7 +140,7 @@ def read_checkpoint(path) -> dict:
     except pickle.UnpicklingError as err:   # weights_only refused what the file asks for
         names = _pickled_globals(path)
         if names is None:   # not even a well-formed pickle: damaged, not malicious
-            raise _corrupt(path, size, err) from None
+            raise _corrupt(path, size, ValueError("its pickled data does not decode")) from None
         named = f" (it calls {', '.join(names[:4])})" if names else ""
         raise FommTeachError(
             f"checkpoint {path} refused: this file would run code when loaded{named}. fomm_teach opens "
