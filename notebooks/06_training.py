@@ -494,6 +494,13 @@ plt.show()
 # columns of the authors' Visualizer), and checkpoints every `checkpoint_freq` epochs and at the
 # end. A `callback(event)` sees every step and every epoch (here: live plots); returning `True`
 # stops the run after a final checkpoint.
+#
+# Long runs fail in dull ways, so `train` checks before it writes anything (the config against the
+# schema of every known key, the output folder, the checkpoint to resume, the dataset) and, after
+# every epoch, that no weight or buffer has turned nan or inf. That last check matters: with a huge
+# learning rate the *losses* can stay finite while BatchNorm's running statistics are already inf,
+# because training mode normalises with the batch's own statistics. A diverged run stops with the
+# last good checkpoint named, and never writes a non-finite one.
 
 # %% tags=["export"]
 import numpy as np
