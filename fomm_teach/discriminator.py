@@ -105,7 +105,7 @@ class Discriminator(nn.Module):
 
     def forward(self, x, kp=None):
         """x: (B, C, H, W); kp: keypoint dict with 'value' (B, K, 2), needed only with use_kp."""
-        check_image(x, self.num_channels, min_size=self.min_size, name="discriminator input")
+        check_image(x, self.num_channels, min_size=self.min_size, name="discriminator input", like=self.conv.bias)
         out = x
         if self.use_kp:
             if kp is None:

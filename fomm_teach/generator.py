@@ -96,7 +96,8 @@ class OcclusionAwareGenerator(nn.Module):
         estimated, 'deformation' (B, h, w, 2) and 'deformed' (B, C, H, W).
         """
         multiple = 2 ** len(self.down_blocks)   # the decoder must undo the encoder's halvings exactly
-        check_image(source_image, self.num_channels, multiple=multiple, min_size=multiple, name="source_image")
+        check_image(source_image, self.num_channels, multiple=multiple, min_size=multiple, name="source_image",
+                    like=self.final.weight)
         out = self.encode_source(source_image)                 # (B, c, H', W')
 
         output_dict = {}

@@ -35,7 +35,7 @@ def build_schedulers(optimizers, train_params):
             for name, optimizer in optimizers.items()}
 
 
-# --- from notebooks/06_training.py, cell 12 ---
+# --- from notebooks/06_training.py, cell 13 ---
 import math
 
 import torch
@@ -82,7 +82,7 @@ def train_step(generator_full, discriminator_full, optimizers, x):
     return losses, generated
 
 
-# --- from notebooks/06_training.py, cell 17 ---
+# --- from notebooks/06_training.py, cell 18 ---
 def epoch_means(step_losses):
     """[{name: float}, ...] (one dict per iteration) -> {name: mean over the iterations}, keys in first-seen order."""
     sums, counts = {}, {}
@@ -93,7 +93,7 @@ def epoch_means(step_losses):
     return {name: sums[name] / counts[name] for name in sums}
 
 
-# --- from notebooks/06_training.py, cell 19 ---
+# --- from notebooks/06_training.py, cell 20 ---
 def format_log_line(epoch, means):
     """One line of the authors' log.txt: '%08d) name - %.5f; name - %.5f' (no newline)."""
     return f"{epoch:08d}) " + "; ".join(f"{name} - {value:.5f}" for name, value in means.items())
@@ -110,7 +110,7 @@ def parse_log(path):
     return rows
 
 
-# --- from notebooks/06_training.py, cell 22 ---
+# --- from notebooks/06_training.py, cell 23 ---
 import torch
 
 from fomm_teach.checkpoint import check_resume_entries, load_checkpoint, read_checkpoint, save_checkpoint
@@ -150,7 +150,7 @@ def load_training_state(path, models, optimizers, schedulers):
     return int(checkpoint["next_epoch"])
 
 
-# --- from notebooks/06_training.py, cell 24 ---
+# --- from notebooks/06_training.py, cell 25 ---
 import torch
 import torch.nn.functional as F
 
@@ -275,7 +275,7 @@ def make_batches(config, device="cpu"):
     return FramesBatches(dataset_params, train_params, device)
 
 
-# --- from notebooks/06_training.py, cell 27 ---
+# --- from notebooks/06_training.py, cell 28 ---
 import numpy as np
 import torch
 
@@ -335,7 +335,7 @@ def visualize(x, generated, kp_size=1, rows=4):
     return (grid * 255).round().astype(np.uint8)
 
 
-# --- from notebooks/06_training.py, cell 28 ---
+# --- from notebooks/06_training.py, cell 29 ---
 import warnings
 from pathlib import Path
 

@@ -308,7 +308,8 @@ class OcclusionAwareGenerator(nn.Module):
         estimated, 'deformation' (B, h, w, 2) and 'deformed' (B, C, H, W).
         """
         multiple = 2 ** len(self.down_blocks)   # the decoder must undo the encoder's halvings exactly
-        check_image(source_image, self.num_channels, multiple=multiple, min_size=multiple, name="source_image")
+        check_image(source_image, self.num_channels, multiple=multiple, min_size=multiple, name="source_image",
+                    like=self.final.weight)
         out = self.encode_source(source_image)                 # (B, c, H', W')
 
         output_dict = {}
@@ -580,7 +581,7 @@ class Discriminator(nn.Module):
 
     def forward(self, x, kp=None):
         """x: (B, C, H, W); kp: keypoint dict with 'value' (B, K, 2), needed only with use_kp."""
-        check_image(x, self.num_channels, min_size=self.min_size, name="discriminator input")
+        check_image(x, self.num_channels, min_size=self.min_size, name="discriminator input", like=self.conv.bias)
         out = x
         if self.use_kp:
             if kp is None:
