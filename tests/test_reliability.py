@@ -547,3 +547,10 @@ def test_dense_motion_names_keypoints_of_another_dtype(small_models):
         dense_motion(source, kp, kp_float)
     with pytest.raises(FommTeachError, match=r"kp_source\['value'\] is a ndarray"):
         dense_motion(source, kp_float, {"value": kp_float["value"].numpy()})
+
+
+def test_the_generator_names_a_float64_source(small_models):
+    num_kp = small_models["generator"].dense_motion_network.num_kp
+    kp = {"value": torch.zeros(1, num_kp, 2), "jacobian": torch.eye(2).repeat(1, num_kp, 1, 1)}
+    with pytest.raises(FommTeachError, match=r"source_image: dtype torch.float64, but the model's weights are"):
+        small_models["generator"](torch.rand(1, 3, 32, 32, dtype=torch.float64), kp, kp)
