@@ -46,7 +46,13 @@ def screenshot_dir() -> Path:
     return _screenshot_dir
 
 
+# What the tests measured, for the summary at the end: {notebook: line}.
+MEASURED: dict[str, str] = {}
+
+
 def pytest_terminal_summary(terminalreporter):
+    for name, line in sorted(MEASURED.items()):
+        terminalreporter.write_line(f"{name}: {line}")
     if _screenshot_dir is not None:
         terminalreporter.write_line(f"browser test screenshots: {_screenshot_dir}")
 

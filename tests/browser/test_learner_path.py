@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from conftest import screenshot_dir
+from conftest import MEASURED, screenshot_dir
 from notebook import Notebook, png_text_record
 
 MIN_TEXT_PX = 8.0
@@ -173,8 +173,8 @@ def test_every_figure_is_legible(ran, lab, name):
     if name not in EXPLORER_CELLS:   # nothing later needs this notebook: free its kernel
         lab.shutdown_kernels(notebook.path)
     assert measured, f"{name}: no figure measured"
-    print(f"\n{name}: {len(measured)} figures, smallest text {min(measured):.1f} px "
-          f"(run all: {run_seconds.get(name, 0):.0f} s)")
+    MEASURED[name] = (f"{len(measured)} figures, smallest text {min(measured):.1f} px as rendered "
+                      f"(notebook panel {widths['panel']:.0f} px); run all {run_seconds.get(name, 0):.0f} s")
     assert not too_small, f"{name}: text under {MIN_TEXT_PX} px:\n" + "\n".join(too_small)
 
 
