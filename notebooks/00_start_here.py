@@ -194,7 +194,8 @@ from fomm_teach.shipped import load_shipped_model, shipped_model_path
 
 if shipped_model_path().is_file():
     shipped_models, shipped_config = load_shipped_model()
-    display(reconstruction_figure(shipped_models, shipped_config, num_frames=course.pick(quick=4, full=8)))
+    # 6 frames at most: a wider figure would be shrunk below legible in a notebook column
+    display(reconstruction_figure(shipped_models, shipped_config, num_frames=course.pick(quick=4, full=6)))
 else:
     print(f"The shipped model is not installed ({shipped_model_path()}); chapter 06 shows how to train one.")
 
