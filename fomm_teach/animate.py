@@ -10,6 +10,7 @@ source's share of the work done once and the driving frames streamed in batches)
 best-frame search (`find_best_frame`, on our own detector's keypoints so it works for any object).
 Keypoint dicts are ``{'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}`` as everywhere in the course.
 """
+import copy
 import warnings
 
 import torch
@@ -159,17 +160,27 @@ def detect_keypoints(kp_detector, frames, batch_size=8):
     return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
 
 
-def eval_mode(*models):
-    """Put the models in eval mode; returns their previous modes for :func:`restore_modes`."""
-    modes = [model.training for model in models]
-    for model in models:
-        model.eval()
-    return modes
+def inference_copy(model):
+    """A copy of ``model`` for animation: eval mode, every conv → BatchNorm pair folded into one conv,
+    weights in channels-last memory layout. The model itself is left as it was.
 
+    In eval mode BatchNorm is a fixed affine map per channel, y = γ (x − μ) / σ + β, so a conv
+    followed by it is one conv: w' = w γ/σ, b' = (b − μ) γ/σ + β (``fuse_conv_bn_eval``). Only
+    conv-then-norm blocks fold (SameBlock2d, DownBlock2d, UpBlock2d); ResBlock2d normalises
+    *before* its convs, where zero padding would break the identity. Outputs equal the model's in
+    eval mode up to float rounding (about 1e-6).
+    """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-def restore_modes(models, modes):
-    for model, mode in zip(models, modes):
-        model.train(mode)
+    from fomm_teach.blocks import DownBlock2d, SameBlock2d, UpBlock2d
+
+    model = copy.deepcopy(model).eval()
+    for block in model.modules():
+        if isinstance(block, (SameBlock2d, DownBlock2d, UpBlock2d)) and isinstance(block.norm, nn.BatchNorm2d):
+            block.conv = fuse_conv_bn_eval(block.conv, block.norm)
+            block.norm = nn.Identity()
+    return model.to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -181,29 +192,28 @@ def make_animation(source_image, driving_video, generator, kp_detector, relative
     device. ``relative``: relative values and Jacobians (7.1), else absolute keypoints;
     ``adapt_movement_scale``: the convex-hull movement scale (relative mode only). ``start_frame``:
     the driving frame that shows the pose of the source (see :func:`find_best_frame`).
-    Returns (T, C, H, W). Models run in eval mode (running BatchNorm statistics) and get their
-    previous mode back. The source is encoded once; the driving frames go through in batches.
+    Returns (T, C, H, W). The models run as :func:`inference_copy` copies (eval mode: running
+    BatchNorm statistics) and are left as they were. The source is encoded once; the driving
+    frames go through in batches.
     """
     check_animation_inputs(source_image, driving_video, generator)
     num_frames = driving_video.shape[0]
     if not 0 <= start_frame < num_frames:
         raise FommTeachError(f"start_frame {start_frame} is outside the driving video's {num_frames} frames.")
-    modes = eval_mode(generator, kp_detector)
-    try:
-        source = source_image[None]                                                  # (1, C, H, W)
-        kp_source = kp_detector(source)                                              # batch 1
-        source_cache = prepare_source(generator, source)
-        kp_driving = detect_keypoints(kp_detector, driving_video, batch_size)        # (T, K, 2), (T, K, 2, 2)
-        kp_driving_initial = {key: value[start_frame:start_frame + 1] for key, value in kp_driving.items()}
-        kp_norm = normalize_kp(kp_source, kp_driving, kp_driving_initial, use_relative_movement=relative,
-                               use_relative_jacobian=relative, adapt_movement_scale=adapt_movement_scale)  # batch T
-        predictions = []
-        for start in tqdm(range(0, num_frames, batch_size), desc="animating", unit="batch", disable=not progress):
-            kp_batch = {key: value[start:start + batch_size] for key, value in kp_norm.items()}     # batch b
-            predictions.append(generate_frames(generator, source_cache, kp_source, kp_batch))     # (b, C, H, W)
-    finally:
-        restore_modes((generator, kp_detector), modes)
-    return torch.cat(predictions)                                                    # (T, C, H, W)
+    generator, kp_detector = inference_copy(generator), inference_copy(kp_detector)
+    source = source_image[None].contiguous(memory_format=torch.channels_last)        # (1, C, H, W)
+    driving_video = driving_video.contiguous(memory_format=torch.channels_last)      # (T, C, H, W)
+    kp_source = kp_detector(source)                                                  # batch 1
+    source_cache = prepare_source(generator, source)
+    kp_driving = detect_keypoints(kp_detector, driving_video, batch_size)            # (T, K, 2), (T, K, 2, 2)
+    kp_driving_initial = {key: value[start_frame:start_frame + 1] for key, value in kp_driving.items()}
+    kp_norm = normalize_kp(kp_source, kp_driving, kp_driving_initial, use_relative_movement=relative,
+                           use_relative_jacobian=relative, adapt_movement_scale=adapt_movement_scale)  # batch T
+    predictions = []
+    for start in tqdm(range(0, num_frames, batch_size), desc="animating", unit="batch", disable=not progress):
+        kp_batch = {key: value[start:start + batch_size] for key, value in kp_norm.items()}         # batch b
+        predictions.append(generate_frames(generator, source_cache, kp_source, kp_batch))         # (b, C, H, W)
+    return torch.cat(predictions).contiguous()                                       # (T, C, H, W)
 
 
 # --- from notebooks/07_animation.py, cell 33 ---
@@ -217,12 +227,9 @@ def normalized_pose(kp_value):
 @torch.no_grad()
 def pose_distances(source_image, driving_video, kp_detector, batch_size=8):
     """Squared distance between the source's normalised keypoints and each driving frame's: (T,)."""
-    modes = eval_mode(kp_detector)
-    try:
-        kp_source = kp_detector(source_image[None])["value"]                            # (1, K, 2)
-        kp_driving = detect_keypoints(kp_detector, driving_video, batch_size)["value"]   # (T, K, 2)
-    finally:
-        restore_modes((kp_detector,), modes)
+    kp_detector = inference_copy(kp_detector)
+    kp_source = kp_detector(source_image[None])["value"]                                # (1, K, 2)
+    kp_driving = detect_keypoints(kp_detector, driving_video, batch_size)["value"]       # (T, K, 2)
     difference = normalized_pose(kp_driving) - normalized_pose(kp_source)               # (T, K, 2)
     return difference.pow(2).sum(dim=(1, 2))                                            # (T,)
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from fomm_teach.animate import (convex_hull_area, find_best_frame, make_animation, movement_scale, normalize_kp,
-                                pose_distances, relative_keypoints)
+from fomm_teach.animate import (convex_hull_area, find_best_frame, inference_copy, make_animation, movement_scale,
+                                normalize_kp, pose_distances, relative_keypoints)
 from fomm_teach.config import load_config
 from fomm_teach.errors import FommTeachError
 from fomm_teach.models import build_models
@@ -173,14 +173,26 @@ def test_start_frame_makes_that_frame_the_reference(models, clip):
     assert (got - make_animation(source, driving, generator, kp_detector)).abs().max() > 1e-3
 
 
-def test_make_animation_restores_training_mode(models, clip):
+def test_make_animation_leaves_the_models_as_they_were(models, clip):
     kp_detector, generator = models
+    before = {key: value.clone() for key, value in generator.state_dict().items()}
     generator.train()
     try:
         make_animation(clip[0], clip[1][:2], generator, kp_detector)
         assert generator.training and not kp_detector.training
+        assert all(torch.equal(before[key], value) for key, value in generator.state_dict().items())
     finally:
         generator.eval()
+
+
+def test_an_inference_copy_folds_batchnorm_and_computes_the_same(models, clip):
+    kp_detector, generator = models
+    folded = inference_copy(kp_detector)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.predictor.encoder.modules())
+    with torch.no_grad():
+        expected, got = kp_detector(clip[1]), folded(clip[1])
+    assert (got["value"] - expected["value"]).abs().max() < 1e-5
+    assert (got["jacobian"] - expected["jacobian"]).abs().max() < 1e-4
 
 
 def test_the_best_frame_is_the_one_showing_the_source(models, clip):
