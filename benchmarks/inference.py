@@ -8,10 +8,12 @@ and CUDA when a GPU is at hand), it times:
 
 - ``loop``: the authors' ``demo.make_animation``: the whole generator for every driving frame,
   the first driving frame detected twice;
-- ``make_animation bN``: ours, the source's work done once, N driving frames per generator call;
-- ``+ channels-last``: the same with the models and frames in channels-last memory layout;
-- ``+ inference_mode``: the same inside ``torch.inference_mode`` instead of ``no_grad`` alone;
-- on CUDA, ``autocast bf16``: make_animation under ``torch.autocast`` (outputs differ: reported).
+- ``source once, bN``: make_animation without its other savings: the source's work done once,
+  every driving frame detected once, N driving frames per generator call;
+- ``+ BatchNorm folded`` / ``+ channels-last`` / ``+ both``: with the inference copies of
+  ``animate.inference_copy`` (both is make_animation as it ships, at batch 4 by default);
+- ``inference_mode``: inside ``torch.inference_mode`` instead of ``no_grad`` alone;
+- on CUDA, ``autocast bf16``: under ``torch.autocast`` (outputs differ: reported).
 
 Each line gives frames per second, milliseconds per frame, the speed-up over the loop and the
 largest difference from the loop's frames. Times are the best of ``--repeats`` runs, interleaved,
@@ -22,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import os
 import platform
 import time
 
 import torch
 
+from fomm_teach import animate
 from fomm_teach.animate import make_animation, normalize_kp
 from fomm_teach.config import load_config
 from fomm_teach.models import build_models
@@ -60,34 +64,37 @@ def shipped_models(device):
     return models["kp_detector"], models["generator"], config["dataset_params"]["frame_shape"][0]
 
 
-def channels_last(model):
-    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+def with_inference(fold_batchnorm, memory_format, batch_size, inference_mode=False):
+    """make_animation with its inference copies made as given (it folds and goes channels-last by default)."""
+    def run(source, driving, generator, kp_detector):
+        original = (animate.inference_copy, animate.MEMORY_FORMAT)
+        animate.inference_copy = functools.partial(original[0], fold_batchnorm=fold_batchnorm, memory_format=memory_format)
+        animate.MEMORY_FORMAT = memory_format
+        try:
+            with torch.inference_mode(inference_mode):
+                return make_animation(source, driving, generator, kp_detector, batch_size=batch_size)
+        finally:
+            animate.inference_copy, animate.MEMORY_FORMAT = original
+    return run
 
 
-def variants(kp_detector, generator, device):
-    """(name, function(source, driving) -> frames) of every way of animating that is timed."""
-    kp_last, generator_last = channels_last(kp_detector), channels_last(generator)
-
-    def ours(batch_size, kp=kp_detector, gen=generator, layout=torch.contiguous_format, inference=False):
-        def run(source, driving):
-            driving = driving.contiguous(memory_format=layout)                     # (T, 3, H, W); the source follows
-            if inference:
-                with torch.inference_mode():
-                    return make_animation(source, driving, gen, kp, batch_size=batch_size)
-            return make_animation(source, driving, gen, kp, batch_size=batch_size)
-        return run
-
-    found = [("loop (authors')", lambda s, d: authors_loop(s, d, generator, kp_detector))]
-    for batch_size in (1, 4, 8):
-        found.append((f"make_animation b{batch_size}", ours(batch_size)))
-    found.append(("make_animation b1 + channels-last", ours(1, kp_last, generator_last, torch.channels_last)))
-    found.append(("make_animation b4 + channels-last", ours(4, kp_last, generator_last, torch.channels_last)))
-    found.append(("make_animation b1 + inference_mode", ours(1, inference=True)))
+def variants(device):
+    """(name, function(source, driving, generator, kp_detector) -> frames) of every way that is timed."""
+    plain, last = torch.contiguous_format, torch.channels_last
+    found = [("loop (authors')", authors_loop),
+             ("source once, b1", with_inference(False, plain, 1)),
+             ("source once, b4", with_inference(False, plain, 4)),
+             ("+ BatchNorm folded, b1", with_inference(True, plain, 1)),
+             ("+ channels-last, b1", with_inference(False, last, 1)),
+             ("+ both, b1", with_inference(True, last, 1)),
+             ("+ both, b4 (make_animation's default)", with_inference(True, last, 4)),
+             ("+ both, b8", with_inference(True, last, 8)),
+             ("+ both, b4, inference_mode", with_inference(True, last, 4, inference_mode=True))]
     if device.type == "cuda":
-        def autocast(source, driving):
+        def autocast(source, driving, generator, kp_detector):
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 return make_animation(source, driving, generator, kp_detector, batch_size=8).float()
-        found.append(("make_animation b8, autocast bf16", autocast))
+        found.append(("+ both, b8, autocast bf16", autocast))
     return found
 
 
@@ -107,14 +114,14 @@ def benchmark(name, build, device, num_frames, repeats):
     source = torch.rand(3, size, size, generator=generator_seed).to(device)
     base = torch.rand(3, size, size, generator=generator_seed)
     driving = torch.stack([torch.roll(base, shifts=(t, 2 * t), dims=(1, 2)) for t in range(num_frames)]).to(device)
-    found = variants(kp_detector, generator, device)
+    found = variants(device)
     best = {label: float("inf") for label, _ in found}
     outputs = {}
     for label, function in found:                                       # warm-up (and the outputs)
-        _, outputs[label] = timed(function, source, driving, device=device)
+        _, outputs[label] = timed(function, source, driving, generator, kp_detector, device=device)
     for _ in range(repeats):
         for label, function in found:
-            seconds, _ = timed(function, source, driving, device=device)
+            seconds, _ = timed(function, source, driving, generator, kp_detector, device=device)
             best[label] = min(best[label], seconds)
     loop_label = found[0][0]
     print(f"\n{name} at {size}×{size} on {device}, {num_frames} driving frames, best of {repeats}")

@@ -160,9 +160,12 @@ def detect_keypoints(kp_detector, frames, batch_size=8):
     return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
 
 
-def inference_copy(model):
-    """A copy of ``model`` for animation: eval mode, every conv → BatchNorm pair folded into one conv,
-    weights in channels-last memory layout. The model itself is left as it was.
+MEMORY_FORMAT = torch.channels_last   # the layout of make_animation's frames and weights
+
+
+def inference_copy(model, fold_batchnorm=True, memory_format=MEMORY_FORMAT):
+    """A copy of ``model`` for animation: eval mode, every conv → BatchNorm pair folded into one conv
+    (``fold_batchnorm``), weights in ``memory_format``. The model itself is left as it was.
 
     In eval mode BatchNorm is a fixed affine map per channel, y = γ (x − μ) / σ + β, so a conv
     followed by it is one conv: w' = w γ/σ, b' = (b − μ) γ/σ + β (``fuse_conv_bn_eval``). Only
@@ -177,10 +180,10 @@ def inference_copy(model):
 
     model = copy.deepcopy(model).eval()
     for block in model.modules():
-        if isinstance(block, (SameBlock2d, DownBlock2d, UpBlock2d)) and isinstance(block.norm, nn.BatchNorm2d):
+        if fold_batchnorm and isinstance(block, (SameBlock2d, DownBlock2d, UpBlock2d)) and isinstance(block.norm, nn.BatchNorm2d):
             block.conv = fuse_conv_bn_eval(block.conv, block.norm)
             block.norm = nn.Identity()
-    return model.to(memory_format=torch.channels_last)
+    return model.to(memory_format=memory_format)
 
 
 @torch.no_grad()
@@ -201,8 +204,8 @@ def make_animation(source_image, driving_video, generator, kp_detector, relative
     if not 0 <= start_frame < num_frames:
         raise FommTeachError(f"start_frame {start_frame} is outside the driving video's {num_frames} frames.")
     generator, kp_detector = inference_copy(generator), inference_copy(kp_detector)
-    source = source_image[None].contiguous(memory_format=torch.channels_last)        # (1, C, H, W)
-    driving_video = driving_video.contiguous(memory_format=torch.channels_last)      # (T, C, H, W)
+    source = source_image[None].contiguous(memory_format=MEMORY_FORMAT)              # (1, C, H, W)
+    driving_video = driving_video.contiguous(memory_format=MEMORY_FORMAT)            # (T, C, H, W)
     kp_source = kp_detector(source)                                                  # batch 1
     source_cache = prepare_source(generator, source)
     kp_driving = detect_keypoints(kp_detector, driving_video, batch_size)            # (T, K, 2), (T, K, 2, 2)
