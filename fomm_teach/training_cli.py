@@ -111,6 +111,9 @@ def run_evaluate(args) -> int:
         stored = read_checkpoint(path).get("config")
         if stored is None:
             raise FommTeachError(f"checkpoint {path} carries no config; name the one it was trained with, --config NAME|PATH.")
+        if not isinstance(stored, dict):
+            raise FommTeachError(f"checkpoint {path}: its 'config' entry is a {type(stored).__name__}, not a config "
+                                 "dict; name the config it was trained with, --config NAME|PATH.")
         config = load_config(stored)
     device = _device(args.device)
     models = load_trained_models(path, config, device=device)

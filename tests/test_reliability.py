@@ -407,6 +407,7 @@ def files(tmp_path):
     paths["folder"].mkdir()
     torch.save({"generator": Payload(), "epoch": 1}, tmp_path / "runs-code.pth.tar")
     torch.save({"generator": {}, "kp_detector": {}, "epoch": "three"}, tmp_path / "wrong-types.pth.tar")
+    torch.save({"generator": {}, "kp_detector": {}, "epoch": 1, "config": "vox-256"}, tmp_path / "config-str.pth.tar")
     config = tiny_config()
     config["train_params"]["bach_size"] = config["train_params"].pop("batch_size")
     write_config(tmp_path / "typo.yaml", config)
@@ -432,6 +433,8 @@ CLI_CASES = [   # (argv with {placeholders}, exit code, fragment of the one-line
     (["evaluate", "--data", "synthetic:rigid", "--checkpoint", "{tmp}/wrong-types.pth.tar", "--config",
       "synthetic-rigid"], 2, "'epoch' entry is 'three'"),
     (["evaluate", "--data", "synthetic:rigid", "--checkpoint", "{folder}"], 2, "is a folder"),
+    (["evaluate", "--data", "synthetic:rigid", "--checkpoint", "{tmp}/config-str.pth.tar"], 2,
+     "its 'config' entry is a str, not a config dict"),
     (["check-dataset", "{folder}", "--frame-shape", "0", "5"], 2, "argument --frame-shape: must be an integer >= 1"),
 ]
 
