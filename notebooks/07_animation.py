@@ -50,8 +50,8 @@ models, config = load_shipped_model(device=course.device)
 kp_detector, generator = models["kp_detector"], models["generator"]
 size = config["dataset_params"]["frame_shape"][0]
 videos = SyntheticVideos("windmill", size=size, num_frames=course.pick(quick=8, full=32), split="test")
-print(f"the shipped model: {size}×{size} frames, {kp_detector.num_kp if hasattr(kp_detector, 'num_kp') else 10} keypoints, "
-      f"trained on synthetic windmills (chapter 06)")
+print(f"the shipped model: {size}×{size} frames, {config['model_params']['common_params']['num_kp']} keypoints, "
+      "trained on synthetic windmills (chapter 06)")
 
 # %% tags=["export"]
 """Animating an image with a driving video (paper Sec. 3.4), taught in notebooks/07_animation.py.
@@ -634,6 +634,11 @@ for column, (image, title) in enumerate(((source_b, "source (B)"), (driving_a[0]
 fig.suptitle("Best-frame search: the driving frame whose keypoints, centred and scaled to one size, match the source's",
              fontsize=10)
 plt.show()
+
+# %% [markdown]
+# The search need not land on the exact frame: where the driving pose changes slowly, neighbouring
+# frames are almost as close (the flat bottom of the curve), and any of them is a far better
+# reference than a frame in another pose, as the two L1 numbers above show.
 
 # %% [markdown]
 # ## 7.6 A live puppet
