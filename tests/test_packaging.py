@@ -14,6 +14,7 @@ import sys
 import sysconfig
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,10 @@ def test_wheel_installs_outside_the_repository_and_runs_a_student_notebook(tmp_p
     _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
           "--wheel-dir", dist, tmp_path / "sdist" / top], cwd=tmp_path)
     wheel = next(dist.glob("fomm_teach-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        contents = set(archive.namelist())
+    assert {"fomm_teach/py.typed", "fomm_teach/__main__.py", f"fomm_teach/course_notebooks/student/{FIRST_NOTEBOOK}",
+            f"fomm_teach-{__version__}.dist-info/licenses/LICENSE"} <= contents
 
     # 3. a fresh venv outside the repository that reuses this environment's packages (torch, nbval, ...)
     # through a .pth line; .pth files in that folder (this checkout's editable install) are not run.
