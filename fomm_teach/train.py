@@ -195,9 +195,12 @@ class SyntheticBatches:
     num_videos videos, in a random order, batch_size at a time (last partial batch dropped, as the
     authors' DataLoader does). All randomness comes from torch's global generator, so it is saved
     with a checkpoint and resuming replays the same batches.
+
+    Several processes (rank of world_size, fomm_teach.distributed): every process draws the same
+    order from `seed` + epoch and renders every world_size-th pair of each batch.
     """
 
-    def __init__(self, dataset_params, train_params, device="cpu"):
+    def __init__(self, dataset_params, train_params, device="cpu", rank=0, world_size=1, seed=0):
         root_dir = str(dataset_params.get("root_dir", ""))
         if not root_dir.startswith(SYNTHETIC_PREFIX):
             raise FommTeachError(f"SyntheticBatches needs root_dir 'synthetic:LEVEL', got {root_dir!r}.")
@@ -210,6 +213,7 @@ class SyntheticBatches:
         self.batch_size = int(train_params["batch_size"])
         self.num_repeats = int(train_params.get("num_repeats", 1))
         self.device = torch.device(device)
+        self.rank, self.world_size, self.seed = rank, world_size, seed
         self._videos = {}
 
     def videos(self, epoch):
@@ -236,9 +240,10 @@ class SyntheticBatches:
         videos = self.videos(epoch)
         warmup = self.curriculum.get("affine_warmup") or {}
         affine = epoch < warmup.get("epochs", 0)
-        order = torch.cat([torch.randperm(self.num_videos) for _ in range(self.num_repeats)])
+        shared = None if self.world_size == 1 else torch.Generator().manual_seed(self.seed + epoch)
+        order = torch.cat([torch.randperm(self.num_videos, generator=shared) for _ in range(self.num_repeats)])
         for step in range(self.steps_per_epoch()):
-            indices = order[step * self.batch_size:(step + 1) * self.batch_size]
+            indices = order[step * self.batch_size:(step + 1) * self.batch_size][self.rank::self.world_size]
             pairs = videos.pairs(indices.tolist(), torch.default_generator)
             source = pairs["source"]
             driving = random_affine_pair(source, warmup["sigma"]) if affine else pairs["driving"]
@@ -246,14 +251,23 @@ class SyntheticBatches:
 
 
 class FramesBatches:
-    """Epochs of the authors' data pipeline: build_dataset -> DatasetRepeater -> shuffled DataLoader."""
+    """Epochs of the authors' data pipeline: build_dataset -> DatasetRepeater -> shuffled DataLoader.
 
-    def __init__(self, dataset_params, train_params, device="cpu"):
+    Several processes: a DistributedSampler (seeded with `seed`, reshuffled by epoch) gives each
+    process its share, batch_size / world_size at a time.
+    """
+
+    def __init__(self, dataset_params, train_params, device="cpu", rank=0, world_size=1, seed=0):
         from fomm_teach.data import DatasetRepeater, build_dataset
 
         dataset = DatasetRepeater(build_dataset(dataset_params, is_train=True), train_params.get("num_repeats", 1))
-        self.loader = torch.utils.data.DataLoader(dataset, batch_size=train_params["batch_size"], shuffle=True,
-                                                  drop_last=True, num_workers=train_params.get("num_workers", 0))
+        self.sampler = None
+        if world_size > 1:
+            self.sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world_size, rank=rank,
+                                                               shuffle=True, seed=seed, drop_last=True)
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=train_params["batch_size"] // world_size,
+                                                  shuffle=self.sampler is None, sampler=self.sampler, drop_last=True,
+                                                  num_workers=train_params.get("num_workers", 0))
         self.device = torch.device(device)
 
     def pairs_per_epoch(self):
@@ -263,16 +277,20 @@ class FramesBatches:
         return len(self.loader)
 
     def epoch(self, epoch):
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
         for batch in self.loader:
             yield {"source": batch["source"].to(self.device), "driving": batch["driving"].to(self.device)}
 
 
-def make_batches(config, device="cpu"):
-    """The training batches a config asks for: SyntheticBatches for 'synthetic:LEVEL', else FramesBatches."""
+def make_batches(config, device="cpu", rank=0, world_size=1, seed=0):
+    """The training batches a config asks for: SyntheticBatches for 'synthetic:LEVEL', else FramesBatches.
+
+    rank, world_size, seed: this process's share of every batch in a run of several processes.
+    """
     dataset_params, train_params = config["dataset_params"], config["train_params"]
-    if str(dataset_params.get("root_dir", "")).startswith(SYNTHETIC_PREFIX):
-        return SyntheticBatches(dataset_params, train_params, device)
-    return FramesBatches(dataset_params, train_params, device)
+    kind = SyntheticBatches if str(dataset_params.get("root_dir", "")).startswith(SYNTHETIC_PREFIX) else FramesBatches
+    return kind(dataset_params, train_params, device, rank=rank, world_size=world_size, seed=seed)
 
 
 # --- from notebooks/06_training.py, cell 28 ---
@@ -346,6 +364,8 @@ from tqdm.auto import tqdm
 from fomm_teach.checkpoint import NonFiniteWeights, require_finite_weights
 from fomm_teach.config import load_config
 from fomm_teach.data.check import require_valid_dataset
+from fomm_teach.distributed import (any_process, average_losses, barrier, per_process_batch_size, session,
+                                    shared_seed, wrap_models)
 from fomm_teach.errors import FommTeachError
 from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
 from fomm_teach.models import build_models
@@ -389,16 +409,29 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
     (check_data: the check of `fomm-teach check-dataset`). A nan or inf loss, or weights and buffers
     that turned nan or inf (checked after every epoch), stop the run with a FommTeachError naming the
     last good checkpoint; a non-finite checkpoint is never written.
+
+    Started by torchrun (WORLD_SIZE > 1), each process trains on its share of every batch and only
+    rank 0 writes: see fomm_teach.distributed. The checkpoints are those of one process.
     """
+    with session(device) as distributed:
+        return _train(config, out_dir, resume=resume, device=distributed.device if distributed else device,
+                      callback=callback, progress=progress, visualize_every=visualize_every, check_data=check_data,
+                      distributed=distributed)
+
+
+def _train(config, out_dir, *, resume, device, callback, progress, visualize_every, check_data, distributed):
     import yaml
 
     config = load_config(config, for_training=True)   # checked against the schema, training keys required
     train_params = config["train_params"]
     out_dir, device = Path(out_dir), torch.device(device)
+    main, world_size = distributed is None or distributed.is_main, distributed.world_size if distributed else 1
+    per_process_batch_size(train_params["batch_size"], world_size)
     check_run_folder(out_dir, resume)
-    if check_data and not str(config["dataset_params"]["root_dir"]).startswith(SYNTHETIC_PREFIX):
+    if check_data and main and not str(config["dataset_params"]["root_dir"]).startswith(SYNTHETIC_PREFIX):
         require_valid_dataset(config["dataset_params"])
     models = build_models(config, device=device)
+    networks = wrap_models(models, distributed) if distributed else models   # DDP (+ SyncBatchNorm on CUDA)
     optimizers = build_optimizers(models, train_params)
     schedulers = build_schedulers(optimizers, train_params)
     start_epoch, checkpoint = 0, None
@@ -409,17 +442,23 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
                 f"{resume} has already trained epochs 0-{start_epoch - 1}, and the config asks for "
                 f"{train_params['num_epochs']}: nothing to do. To train further, raise train_params.num_epochs "
                 f"in a copy of the config and pass that copy with --config.")
-    generator_full = GeneratorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
+    seed = 0
+    if distributed:   # one data order for all processes, then a random stream of their own
+        seed = shared_seed(distributed)
+        torch.manual_seed(seed + 1 + distributed.rank)
+    generator_full = GeneratorFullModel(networks["kp_detector"], networks["generator"], networks["discriminator"],
                                         train_params).to(device)
-    discriminator_full = DiscriminatorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
-                                                train_params).to(device)
-    batches = make_batches(config, device)
+    discriminator_full = DiscriminatorFullModel(networks["kp_detector"], networks["generator"],
+                                                networks["discriminator"], train_params).to(device)
+    batches = make_batches(config, device, rank=distributed.rank if distributed else 0, world_size=world_size,
+                           seed=seed)
     if batches.steps_per_epoch() == 0:
         raise FommTeachError(
             f"train_params.batch_size {train_params['batch_size']} is larger than the data: an epoch has "
             f"{batches.pairs_per_epoch()} training pairs and the last partial batch is dropped, so nothing would "
             "train. Lower batch_size, or raise num_repeats (or synthetic_params.num_videos).")
-    prepare_run_folder(out_dir, yaml.safe_dump(config, sort_keys=False), start_epoch)   # writing starts here
+    if main:
+        prepare_run_folder(out_dir, yaml.safe_dump(config, sort_keys=False), start_epoch)   # writing starts here
     kp_size = config.get("visualizer_params", {}).get("kp_size", 1)
     log, stop, step = [], False, start_epoch * batches.steps_per_epoch()
 
@@ -429,6 +468,8 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
                               "rates or the loss weights, then resume from it.")
 
     def save(epoch):
+        if not main:   # rank 0 writes the checkpoints
+            return out_dir / checkpoint_name(epoch)
         try:
             return save_training_state(out_dir / checkpoint_name(epoch), models, optimizers, schedulers, epoch, config)
         except NonFiniteWeights as err:
@@ -440,30 +481,34 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
         generator_full.loss_weights = scheduled_loss_weights(train_params, epoch)
         step_losses = []
         bar = tqdm(batches.epoch(epoch), total=batches.steps_per_epoch(), desc=f"epoch {epoch}",
-                   disable=not progress, leave=False)
+                   disable=not (progress and main), leave=False)
         for x in bar:
             try:
                 losses, generated = train_step(generator_full, discriminator_full, optimizers, x)
             except NonFiniteLoss as err:
                 raise stopped(epoch, f"{err}; the weights were not updated by this step") from None
+            if distributed:
+                losses = average_losses(losses, distributed)   # the whole batch's losses, as one process logs
             step_losses.append(losses)
             bar.set_postfix({name: f"{value:.3f}" for name, value in losses.items()})
-            if callback is not None and callback(dict(kind="step", step=step, epoch=epoch, losses=losses, batch=x,
-                                                      generated=generated, models=models)):
+            if callback is not None and main and callback(dict(kind="step", step=step, epoch=epoch, losses=losses,
+                                                               batch=x, generated=generated, models=models)):
                 stop = True
+            stop = any_process(stop, distributed)
             step += 1
             if stop:
                 break
         means = epoch_means(step_losses)
         log.append((epoch, means))
-        with open(out_dir / "log.txt", "a", encoding="utf-8") as file:
-            file.write(format_log_line(epoch, means) + "\n")
+        if main:
+            with open(out_dir / "log.txt", "a", encoding="utf-8") as file:
+                file.write(format_log_line(epoch, means) + "\n")
         try:   # the losses can stay finite while weights or BatchNorm statistics are already inf
             require_finite_weights(models, "the models")
         except NonFiniteWeights as err:
             raise stopped(epoch, f"the weights diverged, {len(err.names)} tensor(s) hold nan or inf "
                                  f"({', '.join(err.names[:3])}) although the losses were finite") from None
-        if visualize_every and (epoch + 1) % visualize_every == 0 and step_losses:
+        if main and visualize_every and (epoch + 1) % visualize_every == 0 and step_losses:
             iio.imwrite(out_dir / "train-vis" / f"{epoch:08d}-rec.png", visualize(x, generated, kp_size))
         with warnings.catch_warnings():   # with generator_gan 0 the discriminator's optimiser never steps
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
@@ -471,11 +516,12 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
                 scheduler.step()
         if (epoch + 1) % train_params.get("checkpoint_freq", 1) == 0:
             checkpoint = save(epoch)
-        if callback is not None and callback(dict(kind="epoch", step=step, epoch=epoch, losses=means, batch=x,
-                                                  generated=generated, models=models)):
+        if callback is not None and main and callback(dict(kind="epoch", step=step, epoch=epoch, losses=means,
+                                                           batch=x, generated=generated, models=models)):
             stop = True
-        if stop:
+        if any_process(stop, distributed):
             break
     if log and (checkpoint is None or checkpoint.name != checkpoint_name(log[-1][0])):
         checkpoint = save(log[-1][0])
+    barrier(distributed)   # the last checkpoint is on disk before any process returns
     return {"models": models, "log": log, "checkpoint": checkpoint}

@@ -6,7 +6,9 @@
 ``train`` runs :func:`fomm_teach.train.train`; without ``--out`` it writes to
 ``log/<config name> <dd_mm_yy_HH.MM.SS>`` as the authors' run.py does (with ``--resume``: the
 checkpoint's run folder, or a new folder when the checkpoint is not in one, e.g. the shipped model;
-see :mod:`fomm_teach.run_folder`). ``evaluate`` prints the metrics of :mod:`fomm_teach.evaluate` on held-out
+see :mod:`fomm_teach.run_folder`). Started by ``torchrun --nproc_per_node=N -m fomm_teach train ...``,
+each of the N processes trains on its share of every batch (DistributedDataParallel, see
+:mod:`fomm_teach.distributed`) and only rank 0 writes and prints. ``evaluate`` prints the metrics of :mod:`fomm_teach.evaluate` on held-out
 synthetic videos, for the shipped model by default.
 """
 
@@ -29,7 +31,8 @@ def register(subparsers) -> None:
     train_parser.add_argument("--config", required=True, help="shipped config name or YAML path")
     train_parser.add_argument("--resume", default=None, help="checkpoint to continue from (optimisers, "
                               "schedulers and random state included)")
-    train_parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    train_parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available; "
+                              "under torchrun each process takes cuda:LOCAL_RANK)")
     train_parser.add_argument("--out", default=None, help="output folder (default: log/<config> <date>, "
                               "or the checkpoint's folder with --resume)")
     train_parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
@@ -74,6 +77,7 @@ def _device(name):
 
 def run_train(args) -> int:
     from fomm_teach.config import load_config
+    from fomm_teach.distributed import is_main_process
     from fomm_teach.run_folder import resume_folder
     from fomm_teach.train import train
 
@@ -84,11 +88,12 @@ def run_train(args) -> int:
     out_dir = Path(args.out) if args.out else (resume_folder(args.resume) if args.resume else None)
     if out_dir is None:
         out_dir = Path("log") / f"{Path(args.config).stem} {time.strftime('%d_%m_%y_%H.%M.%S')}"
-        if args.resume:
+        if args.resume and is_main_process():
             print(f"{args.resume} is not in a run folder of fomm-teach train; the run continues in {out_dir}")
     result = train(config, out_dir, resume=args.resume, device=_device(args.device), progress=not args.no_progress,
                    check_data=not args.skip_data_check)
-    print(f"trained: {out_dir}/log.txt, last checkpoint {result['checkpoint']}")
+    if is_main_process():
+        print(f"trained: {out_dir}/log.txt, last checkpoint {result['checkpoint']}")
     return 0
 
 
