@@ -169,7 +169,7 @@ class Notebook:
     def slider_value(self, index: int, description: str) -> str:
         area = self.page.evaluate_handle(f"(i) => {CURRENT}.content.widgets[i].outputArea.node", index).as_element()
         readout = area.query_selector(f".widget-slider:has(label:text-is({json.dumps(description, ensure_ascii=False)})) .widget-readout")
-        return readout.inner_text()
+        return readout.inner_text().replace("\u2212", "-")   # ipywidgets writes negatives with U+2212
 
     def select(self, index: int, description: str, label: str) -> None:
         """Pick ``label`` in the drop-down labelled ``description``."""
