@@ -126,3 +126,20 @@ def test_explorer_shows_a_display_object_as_it_is():
     explorer = widgets.Explorer([frame], lambda: HTML(f"<b>frame {frame.value}</b>"))
     frame.value = 2
     assert explorer.png is None and explorer.redraws == 2 and explorer._picture().data == "<b>frame 2</b>"
+
+
+def test_explorer_pictures_fit_a_notebook_column():
+    """JupyterLab draws a picture at most ~848 px wide beside its file browser (measured by the browser
+    tests); the explorers' smallest text is 7 pt = 9.7 px at 100 dpi, so it stays >= 8 px as long as
+    a picture is at most 848 / (8 / 9.72) ≈ 1030 px wide."""
+    import struct
+
+    from test_dense_motion_figures import SIZE, toy_keypoints
+
+    kp_source, kp_driving = toy_keypoints()
+    explorers = [widgets.temperature_explorer(-torch.rand(1, 1, 16, 16)),
+                 widgets.sparse_motion_explorer(viz.synthetic_part(32)),
+                 widgets.dense_motion_explorer(kp_source, kp_driving, SIZE)]
+    for explorer in explorers:
+        width = struct.unpack(">I", explorer.png[16:20])[0]   # the PNG's IHDR width
+        assert width <= 1030, width
