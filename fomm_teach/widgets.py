@@ -37,6 +37,10 @@ from fomm_teach import viz
 from fomm_teach.keypoints import make_coordinate_grid
 
 
+# Shown in place of an explorer's controls where no kernel can run them.
+STATIC_NOTE = "(Explorer controls: run this cell in Jupyter to use them. The picture below is the last one drawn.)"
+
+
 def figure_to_png(fig) -> bytes:
     """The PNG bytes of a matplotlib figure, rendered exactly as Jupyter's inline backend renders it.
 
@@ -134,7 +138,10 @@ class Explorer(ipw.VBox):
         from IPython.display import display
 
         if hasattr(ipw.VBox, "_repr_mimebundle_"):                  # ipywidgets 8
-            display(self._repr_mimebundle_(), raw=True)             # the controls (a widget view)
+            controls = self._repr_mimebundle_()                     # the controls (a widget view), and
+            controls["text/plain"] = STATIC_NOTE                     # what a viewer without a kernel shows
+            controls["text/html"] = f"<p><em>{STATIC_NOTE}</em></p>"  # instead (GitHub, an untrusted notebook)
+            display(controls, raw=True)
         else:                                                        # ipywidgets 7.7 (Colab's)
             super()._ipython_display_(**kwargs)
         self._handles.append(display(self._picture(), display_id=True))  # the picture (a plain PNG)

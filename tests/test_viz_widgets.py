@@ -90,6 +90,7 @@ def test_explorer_leaves_a_plain_picture_in_the_notebook_and_updates_it():
         explorer.children[0].value = 2.0
     controls, picture, update = captured.outputs
     assert "application/vnd.jupyter.widget-view+json" in controls.data
+    assert "run this cell" in controls.data["text/plain"]   # what GitHub or a kernel-less viewer shows
     assert picture.data["image/png"] and not picture.update
     assert update.update and update.data["image/png"] != picture.data["image/png"]
     assert update.transient["display_id"] == picture.transient["display_id"]
