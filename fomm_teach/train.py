@@ -52,22 +52,28 @@ class NonFiniteLoss(FommTeachError):
         super().__init__(f"non-finite loss ({terms})")
 
 
-def train_step(generator_full, discriminator_full, optimizers, x):
+def train_step(generator_full, discriminator_full, optimizers, x, scaler=None):
     """One iteration of the authors' loop (spec §7). x: {'source', 'driving'} (B, 3, H, W).
 
     Returns (losses, generated): losses {name: float} (generator terms, plus 'disc_gan' when the
     GAN is on), generated the generator's output dict. Raises NonFiniteLoss instead of stepping
-    with a nan or inf loss.
+    with a nan or inf loss. scaler: a torch.amp.GradScaler for fp16 training, or None.
     """
+    def backward(loss):
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    def step(optimizer):
+        scaler.step(optimizer) if scaler is not None else optimizer.step()
+        optimizer.zero_grad()
+
     losses_generator, generated = generator_full(x)
     loss_values = {name: value.mean() for name, value in losses_generator.items()}
     losses = {name: float(value.detach()) for name, value in loss_values.items()}
     if not all(math.isfinite(value) for value in losses.values()):
         raise NonFiniteLoss(losses)
-    sum(loss_values.values()).backward()
+    backward(sum(loss_values.values()))
     for name in ("generator", "kp_detector"):
-        optimizers[name].step()
-        optimizers[name].zero_grad()
+        step(optimizers[name])
 
     if generator_full.loss_weights["generator_gan"] != 0:
         optimizers["discriminator"].zero_grad()   # drop what the generator's GAN terms left in D
@@ -76,9 +82,10 @@ def train_step(generator_full, discriminator_full, optimizers, x):
         losses["disc_gan"] = float(loss.detach())
         if not math.isfinite(losses["disc_gan"]):
             raise NonFiniteLoss(losses)
-        loss.backward()
-        optimizers["discriminator"].step()
-        optimizers["discriminator"].zero_grad()
+        backward(loss)
+        step(optimizers["discriminator"])
+    if scaler is not None:
+        scaler.update()   # once per iteration, after every optimiser has stepped
     return losses, generated
 
 
@@ -369,6 +376,7 @@ from fomm_teach.distributed import (any_process, average_losses, barrier, per_pr
 from fomm_teach.errors import FommTeachError
 from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
 from fomm_teach.models import build_models
+from fomm_teach.precision import autocast_networks, autocast_vgg, check_precision, grad_scaler, to_channels_last
 from fomm_teach.run_folder import check_run_folder, prepare_run_folder
 
 
@@ -394,7 +402,7 @@ def last_checkpoint(out_dir):
 
 
 def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress=True, visualize_every=1,
-          check_data=True):
+          check_data=True, precision="fp32", channels_last=False):
     """Train the three networks of `config` (a dict, shipped name or YAML path) into `out_dir`.
 
     Writes out_dir/log.txt (per-epoch loss means, authors' format), out_dir/train-vis/%08d-rec.png,
@@ -412,14 +420,18 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
 
     Started by torchrun (WORLD_SIZE > 1), each process trains on its share of every batch and only
     rank 0 writes: see fomm_teach.distributed. The checkpoints are those of one process.
+    precision 'bf16' / 'fp16' runs the networks under autocast (losses, pyramid and equivariance stay
+    in fp32; fp16 with a gradient scaler) and channels_last stores weights and frames NHWC: see
+    fomm_teach.precision. Neither changes the checkpoint format.
     """
     with session(device) as distributed:
         return _train(config, out_dir, resume=resume, device=distributed.device if distributed else device,
                       callback=callback, progress=progress, visualize_every=visualize_every, check_data=check_data,
-                      distributed=distributed)
+                      distributed=distributed, precision=precision, channels_last=channels_last)
 
 
-def _train(config, out_dir, *, resume, device, callback, progress, visualize_every, check_data, distributed):
+def _train(config, out_dir, *, resume, device, callback, progress, visualize_every, check_data, distributed,
+           precision, channels_last):
     import yaml
 
     config = load_config(config, for_training=True)   # checked against the schema, training keys required
@@ -427,11 +439,16 @@ def _train(config, out_dir, *, resume, device, callback, progress, visualize_eve
     out_dir, device = Path(out_dir), torch.device(device)
     main, world_size = distributed is None or distributed.is_main, distributed.world_size if distributed else 1
     per_process_batch_size(train_params["batch_size"], world_size)
+    check_precision(precision, device)
     check_run_folder(out_dir, resume)
     if check_data and main and not str(config["dataset_params"]["root_dir"]).startswith(SYNTHETIC_PREFIX):
         require_valid_dataset(config["dataset_params"])
     models = build_models(config, device=device)
+    if channels_last:
+        for model in models.values():
+            model.to(memory_format=torch.channels_last)
     networks = wrap_models(models, distributed) if distributed else models   # DDP (+ SyncBatchNorm on CUDA)
+    networks = autocast_networks(networks, precision, device)                 # bf16 / fp16: networks only
     optimizers = build_optimizers(models, train_params)
     schedulers = build_schedulers(optimizers, train_params)
     start_epoch, checkpoint = 0, None
@@ -450,6 +467,8 @@ def _train(config, out_dir, *, resume, device, callback, progress, visualize_eve
                                         train_params).to(device)
     discriminator_full = DiscriminatorFullModel(networks["kp_detector"], networks["generator"],
                                                 networks["discriminator"], train_params).to(device)
+    autocast_vgg(generator_full, precision, device)
+    scaler = grad_scaler(precision, device)
     batches = make_batches(config, device, rank=distributed.rank if distributed else 0, world_size=world_size,
                            seed=seed)
     if batches.steps_per_epoch() == 0:
@@ -483,8 +502,10 @@ def _train(config, out_dir, *, resume, device, callback, progress, visualize_eve
         bar = tqdm(batches.epoch(epoch), total=batches.steps_per_epoch(), desc=f"epoch {epoch}",
                    disable=not (progress and main), leave=False)
         for x in bar:
+            if channels_last:
+                x = to_channels_last(x)
             try:
-                losses, generated = train_step(generator_full, discriminator_full, optimizers, x)
+                losses, generated = train_step(generator_full, discriminator_full, optimizers, x, scaler)
             except NonFiniteLoss as err:
                 raise stopped(epoch, f"{err}; the weights were not updated by this step") from None
             if distributed:

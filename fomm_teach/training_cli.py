@@ -1,6 +1,7 @@
 """``fomm-teach train`` and ``fomm-teach evaluate``.
 
     fomm-teach train --config NAME|PATH [--resume PATH] [--device D] [--out DIR] [--seed S]
+                     [--precision fp32|bf16|fp16] [--channels-last]
     fomm-teach evaluate [--checkpoint PATH] [--config NAME|PATH] --data synthetic:LEVEL [--videos N]
 
 ``train`` runs :func:`fomm_teach.train.train`; without ``--out`` it writes to
@@ -38,6 +39,11 @@ def register(subparsers) -> None:
     train_parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     train_parser.add_argument("--seed", type=non_negative_int, default=0, help="seeds torch (weights, pairs, warps); "
                               "ignored with --resume, which restores the checkpoint's random state")
+    train_parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                              help="arithmetic of the networks: bf16 (GPUs from Ampere on) or fp16 (with a gradient "
+                              "scaler; Colab's T4) under autocast; losses, pyramid and equivariance stay fp32")
+    train_parser.add_argument("--channels-last", action="store_true",
+                              help="store weights and frames channels-last (NHWC), faster convolutions on GPUs")
     train_parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     train_parser.add_argument("--skip-data-check", action="store_true",
                               help="start without checking the dataset first (the check decodes every video "
@@ -91,7 +97,8 @@ def run_train(args) -> int:
         if args.resume and is_main_process():
             print(f"{args.resume} is not in a run folder of fomm-teach train; the run continues in {out_dir}")
     result = train(config, out_dir, resume=args.resume, device=_device(args.device), progress=not args.no_progress,
-                   check_data=not args.skip_data_check)
+                   check_data=not args.skip_data_check, precision=args.precision,
+                   channels_last=args.channels_last)
     if is_main_process():
         print(f"trained: {out_dir}/log.txt, last checkpoint {result['checkpoint']}")
     return 0
