@@ -1145,6 +1145,11 @@ def check_normalize_kp(fn: Callable) -> Callable:
         ("no motion: the driving frame is the initial one", (kp_source, kp_initial, kp_initial), relative),
         ("a detector without Jacobians", ({"value": kp_source["value"]}, {"value": kp_driving["value"]},
                                           {"value": kp_initial["value"]}), relative),
+        ("a scale per batch element: two sources, the second half the size of the first",
+         ({key: torch.cat([value, value]) for key, value in small_source.items()} | {
+             "value": torch.cat([kp_source["value"], small_source["value"]])},
+          {key: value[:2] for key, value in kp_driving.items()}, kp_initial),
+         {**relative, "adapt_movement_scale": True}),
     ]
 
     def with_jacobian(product):
@@ -1162,6 +1167,32 @@ def check_normalize_kp(fn: Callable) -> Callable:
             out["value"] = kp_source["value"] + (flipped["value"] - kp_driving_initial["value"])
         return out
 
+    def unshaped_scale(kp_source, kp_driving, kp_driving_initial, **flags):
+        out = normalize_kp(kp_source, kp_driving, kp_driving_initial, **flags)
+        if flags.get("adapt_movement_scale") and flags.get("use_relative_movement"):
+            from fomm_teach.animate import movement_scale
+            displacement = kp_driving["value"] - kp_driving_initial["value"]                       # (B, K, 2)
+            scale = movement_scale(kp_source, kp_driving_initial)                                  # (B,)
+            if scale.shape[0] in (1, displacement.shape[-1]):
+                out["value"] = kp_source["value"] + displacement * scale                          # wrong broadcast
+        return out
+
+    def first_element_scale(kp_source, kp_driving, kp_driving_initial, **flags):
+        first = {key: value[:1] for key, value in kp_source.items()}
+        out = normalize_kp(kp_source, kp_driving, kp_driving_initial, **flags)
+        if flags.get("adapt_movement_scale") and flags.get("use_relative_movement"):
+            from fomm_teach.animate import movement_scale
+            scale = movement_scale(first, kp_driving_initial)[:, None, None]                       # (1, 1, 1)
+            out["value"] = kp_source["value"] + scale * (kp_driving["value"] - kp_driving_initial["value"])
+        return out
+
+    def scaled_jacobians(kp_source, kp_driving, kp_driving_initial, **flags):
+        out = normalize_kp(kp_source, kp_driving, kp_driving_initial, **flags)
+        if flags.get("adapt_movement_scale") and flags.get("use_relative_movement") and "jacobian" in out:
+            from fomm_teach.animate import movement_scale
+            out["jacobian"] = out["jacobian"] * movement_scale(kp_source, kp_driving_initial)[:, None, None, None]
+        return out
+
     hints = [
         Hint("the Jacobian product is in the wrong order: (J_d · J_d0⁻¹) · J_s, the driving change applied "
              "on the left of the source's Jacobian.",
@@ -1175,6 +1206,12 @@ def check_normalize_kp(fn: Callable) -> Callable:
                     if flags.get("use_relative_movement") else {})}),
         Hint("the scale is sqrt(area(hull(p_s)) / area(hull(p_d0))): source over initial driving frame.",
              scaled_both_ways),
+        Hint("the scale is one number per batch element: reshape s (B,) to (B, 1, 1) before multiplying the "
+             "(B, K, 2) displacement.", unshaped_scale),
+        Hint("the scale is read from batch element 0 only (as the authors do): compute it for every element.",
+             first_element_scale),
+        Hint("the scale multiplies the displacement only: a Jacobian has no size, leave it unscaled.",
+             scaled_jacobians),
     ]
     return check_function(fn, normalize_kp, cases, name="normalize_kp", hints=hints)
 

@@ -297,7 +297,7 @@ def dense_motion_explorer(kp_source: dict, kp_driving: dict, spatial_size) -> Ex
     return explorer
 
 
-def puppet_explorer(source: torch.Tensor, kp_source: dict, generator) -> Explorer:
+def puppet_explorer(source: torch.Tensor, kp_source: dict, generator, max_flow: float = 8.0) -> Explorer:
     """Chapter 07's live puppet: move one keypoint of the source, turn and scale its Jacobian.
 
     source: (3, S, S) in [0, 1]; kp_source: the detector's keypoints of it, 'value' (1, K, 2) and
@@ -305,9 +305,18 @@ def puppet_explorer(source: torch.Tensor, kp_source: dict, generator) -> Explore
     keypoints are the source's with every keypoint's own offset (dx, dy) and its Jacobian turned by
     ``angle`` (degrees; positive turns clockwise on screen, y points down) and scaled by ``scale``:
     J_d = R(angle) · scale · J_s. Each keypoint keeps its own pose; choosing another one loads its
-    values into the sliders. The picture: the generated frame with the source (hollow) and driving
-    (filled) keypoints, the dense backward flow T̂(z) − z, and the occlusion map.
+    values into the sliders. The picture: the generated frame with the driving keypoints (a ring
+    on the chosen one), the dense backward flow T̂(z) − z in frame pixels (full colour at
+    ``max_flow`` pixels), and the occlusion map.
+
+    For speed the figure is laid out once and only its data change between redraws (a redraw is
+    then one generator call and one PNG encoding, no layout pass); each picture is a plain PNG.
     """
+    import io
+
+    from IPython.display import Image
+    from matplotlib.figure import Figure
+
     from fomm_teach.motion import jacobian_from_pose
 
     num_kp = kp_source["value"].shape[1]
@@ -316,44 +325,78 @@ def puppet_explorer(source: torch.Tensor, kp_source: dict, generator) -> Explore
     keypoint = ipw.Dropdown(options=[(f"keypoint {k}", k) for k in range(num_kp)], description="keypoint")
     sliders = {"dx": _slider("dx", 0.0, -0.6, 0.6, 0.02), "dy": _slider("dy", 0.0, -0.6, 0.6, 0.02),
                "angle": _slider("angle (°)", 0.0, -90.0, 90.0, 5.0), "scale": _slider("scale", 1.0, 0.5, 1.6, 0.05)}
+    loading = False   # True while a keypoint's values are put into the sliders: they are not that keypoint's edits
 
     def driving_keypoints():
         value, jacobian = kp_source["value"].clone(), kp_source["jacobian"].clone()   # (1, K, 2), (1, K, 2, 2)
         for k, pose in poses.items():
-            value[0, k] += torch.tensor([pose["dx"], pose["dy"]])
-            turn = jacobian_from_pose(math.radians(pose["angle"]), pose["scale"])     # (2, 2)
+            value[0, k] += torch.tensor([pose["dx"], pose["dy"]], dtype=value.dtype, device=value.device)
+            turn = jacobian_from_pose(math.radians(pose["angle"]), pose["scale"], dtype=jacobian.dtype,
+                                      device=jacobian.device)                            # (2, 2)
             jacobian[0, k] = turn @ jacobian[0, k]
         return {"value": value, "jacobian": jacobian}
 
-    def draw():
+    def generate():
         kp_driving = driving_keypoints()
         with torch.no_grad():
             out = generator(source[None], kp_driving=kp_driving, kp_source=kp_source)
-        fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.4), layout="constrained")
-        viz.show_image(axes[0], out["prediction"][0], "generated frame")
-        viz.draw_keypoints(axes[0], kp_driving["value"][0], size, size=40)
-        chosen = viz.to_pixels(kp_source["value"][0, keypoint.value:keypoint.value + 1], size)[0].tolist()
-        axes[0].scatter(*chosen, s=90, facecolors="none", edgecolors="white", linewidths=1.5, zorder=4)
-        deformation = out["deformation"][0]                                              # (h, w, 2)
-        identity = make_coordinate_grid(deformation.shape[:2], dtype=deformation.dtype)   # (h, w, 2)
-        viz.show_flow(axes[1], (deformation - identity) * (size - 1) / 2,                  # in frame pixels
-                      f"backward flow T̂(z) − z, frame pixels\n(computed on a {deformation.shape[0]}×{deformation.shape[1]} grid)")
-        if "occlusion_map" in out:
-            viz.show_occlusion(axes[2], out["occlusion_map"][0, 0])
-        else:
-            axes[2].set_axis_off()
-        fig.suptitle(f"keypoint {keypoint.value} (white ring: where it is in the source; filled dots: driving "
-                     "keypoints)", fontsize=10)
-        return fig
+        deformation = out["deformation"][0].cpu()                                          # (h, w, 2)
+        identity = make_coordinate_grid(deformation.shape[:2], dtype=deformation.dtype)     # (h, w, 2)
+        flow = (deformation - identity) * (size - 1) / 2                                   # frame pixels
+        occlusion = out["occlusion_map"][0, 0].cpu() if "occlusion_map" in out else torch.ones(deformation.shape[:2])
+        return out["prediction"][0].cpu(), kp_driving["value"][0].cpu(), flow, occlusion
+
+    # The figure, laid out once: every redraw below only replaces the data of these artists.
+    prediction, kp_value, flow, occlusion = generate()
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    viz.show_image(axes[0], prediction, "generated frame")
+    pixel_extent = (-0.5, size - 0.5, size - 0.5, -0.5)   # flow and occlusion grids drawn over the frame's pixels
+    viz.show_flow(axes[1], flow, f"backward flow T̂(z) − z, frame pixels\n(computed on a {flow.shape[0]}×{flow.shape[1]} grid)",
+                  max_norm=max_flow)
+    viz.show_occlusion(axes[2], occlusion)
+    for ax in axes[1:]:
+        ax.images[0].set_extent(pixel_extent)
+        ax.set_xlim(pixel_extent[:2])
+        ax.set_ylim(pixel_extent[2:])
+    title = fig.suptitle("", fontsize=10)
+    fig.canvas.draw()                                   # lay it out once ...
+    fig.set_layout_engine("none")                       # ... and keep that layout
+    keypoint_artists = []
+
+    def draw():
+        nonlocal keypoint_artists
+        prediction, kp_value, flow, occlusion = generate()
+        axes[0].images[0].set_data(viz.to_numpy_image(prediction))
+        axes[1].images[0].set_data(viz.flow_to_color(flow, max_flow))
+        axes[2].images[0].set_data(occlusion.numpy())
+        for artist in keypoint_artists:
+            artist.remove()
+        before = set(axes[0].collections) | set(axes[0].texts)
+        viz.draw_keypoints(axes[0], kp_value, size, size=40)
+        x, y = viz.to_pixels(kp_value[keypoint.value:keypoint.value + 1], size)[0].tolist()
+        axes[0].scatter([x], [y], s=160, facecolors="none", edgecolors="white", linewidths=2.0, zorder=5)
+        keypoint_artists = [a for a in (*axes[0].collections, *axes[0].texts) if a not in before]
+        title.set_text(f"keypoint {keypoint.value} (white ring) moved by dx, dy and turned by its Jacobian; "
+                       "the other keypoints keep their own poses")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return Image(data=buffer.getvalue(), format="png")
 
     def store(_change=None):
-        poses[keypoint.value].update({name: slider.value for name, slider in sliders.items()})
+        if not loading:
+            poses[keypoint.value].update({name: slider.value for name, slider in sliders.items()})
 
     def load(_change):
-        with explorer.hold():
-            for name, slider in sliders.items():
-                slider.value = poses[keypoint.value][name]
-            explorer._pending = True   # the highlighted keypoint changed: redraw even if no value did
+        nonlocal loading
+        loading = True
+        try:
+            with explorer.hold():
+                for name, slider in sliders.items():
+                    slider.value = poses[keypoint.value][name]
+                explorer._pending = True   # the ringed keypoint changed: redraw even if no value did
+        finally:
+            loading = False
 
     for slider in sliders.values():
         slider.observe(store, names="value")

@@ -9,8 +9,8 @@ of which "Run All" took 68 s and 80 s; each puppet redraw takes 1-3 s there, and
 about 14 of them. The summary at the end prints the Run All time, the smallest text of the
 chapter's figures as rendered, and the screenshot folder.
 
-The pose-per-keypoint test is a strict xfail: it documents a bug in ``puppet_explorer`` (see its
-marker) and turns into a failure, asking for the marker's removal, once the bug is fixed.
+The pose-per-keypoint test found a bug in the first ``puppet_explorer`` (a new keypoint inherited
+the previous one's slider values); it now guards the fix.
 """
 
 from __future__ import annotations
@@ -84,12 +84,6 @@ def test_puppet_redraws_when_a_slider_moves_and_when_the_keypoint_changes(notebo
     _state["last_picture"] = picture
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fomm_teach/widgets.py puppet_explorer: load() sets the sliders one by one while the drop-down "
-    "already names the new keypoint, and each slider change runs store(), which writes every slider's "
-    "current (previous keypoint's) value into the new keypoint's pose: the new keypoint inherits the "
-    "angle and scale (and dy) of the previous one. Remove this marker once load() stops store() from "
-    "writing while it loads."))
 def test_puppet_keeps_each_keypoints_own_pose(notebook):
     """The notebook says: 'Each keypoint keeps its own pose when you switch to another.'"""
     cell = _puppet_cell(notebook)
