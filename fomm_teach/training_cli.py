@@ -1,6 +1,6 @@
 """``fomm-teach train`` and ``fomm-teach evaluate``.
 
-    fomm-teach train --config NAME|PATH [--resume PATH] [--device D] [--out DIR] [--seed S]
+    fomm-teach train --config NAME|PATH [--resume PATH|latest] [--device D] [--out DIR] [--seed S]
                      [--precision fp32|bf16|fp16] [--channels-last]
     fomm-teach evaluate [--checkpoint PATH] [--config NAME|PATH] --data synthetic:LEVEL [--videos N]
 
@@ -31,7 +31,8 @@ def register(subparsers) -> None:
                     "synthetic-windmill, vox-256, ...) or a YAML file in the authors' format.")
     train_parser.add_argument("--config", required=True, help="shipped config name or YAML path")
     train_parser.add_argument("--resume", default=None, help="checkpoint to continue from (optimisers, "
-                              "schedulers and random state included)")
+                              "schedulers and random state included), or 'latest': the newest checkpoint in "
+                              "--out (a new run when it has none yet, so one command line starts and resumes)")
     train_parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available; "
                               "under torchrun each process takes cuda:LOCAL_RANK)")
     train_parser.add_argument("--out", default=None, help="output folder (default: log/<config> <date>, "
@@ -91,6 +92,8 @@ def run_train(args) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     config = load_config(args.config, for_training=True)
+    if args.resume == "latest":
+        args.resume = _latest(args.out)
     out_dir = Path(args.out) if args.out else (resume_folder(args.resume) if args.resume else None)
     if out_dir is None:
         out_dir = Path("log") / f"{Path(args.config).stem} {time.strftime('%d_%m_%y_%H.%M.%S')}"
@@ -102,6 +105,20 @@ def run_train(args) -> int:
     if is_main_process():
         print(f"trained: {out_dir}/log.txt, last checkpoint {result['checkpoint']}")
     return 0
+
+
+def _latest(out):
+    """The newest checkpoint in the run folder ``out`` for ``--resume latest``, or None (a new run)."""
+    from fomm_teach.distributed import is_main_process
+    from fomm_teach.run_folder import run_checkpoints
+
+    if not out:
+        raise FommTeachError("--resume latest looks in --out for the newest checkpoint; name the run folder: "
+                             "--out DIR --resume latest.")
+    found = run_checkpoints(out)   # complete ones only: a checkpoint is written to a temporary file, then renamed
+    if is_main_process():
+        print(f"resuming from {found[-1]}" if found else f"no checkpoint in {out} yet: a new run")
+    return str(found[-1]) if found else None
 
 
 def run_evaluate(args) -> int:
