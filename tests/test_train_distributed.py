@@ -110,3 +110,26 @@ def test_sync_batchnorm_keeps_the_checkpoint_keys():
         converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         assert list(converted.state_dict()) == keys, name
     assert any(isinstance(module, nn.SyncBatchNorm) for module in models["generator"].modules())
+
+
+def test_a_dataset_is_shared_out_by_a_distributed_sampler_reshuffled_each_epoch(tmp_path):
+    from fomm_teach.data import write_synthetic_dataset
+    from fomm_teach.train import FramesBatches
+
+    write_synthetic_dataset(tmp_path / "data", level="rigid", num_train=4, num_test=1, size=32, num_frames=6)
+    dataset_params = {"root_dir": str(tmp_path / "data"), "frame_shape": [32, 32, 3], "id_sampling": False}
+    train_params = {"batch_size": 4, "num_repeats": 2}
+    one = FramesBatches(dataset_params, train_params)
+    shares = [FramesBatches(dataset_params, train_params, rank=rank, world_size=WORLD_SIZE, seed=3)
+              for rank in range(WORLD_SIZE)]
+    for batches in shares:
+        assert batches.loader.batch_size == 2 and batches.steps_per_epoch() == one.steps_per_epoch() == 2
+    orders = {}
+    for epoch in (0, 1):
+        for batches in shares:
+            batches.sampler.set_epoch(epoch)
+        orders[epoch] = [list(batches.sampler) for batches in shares]
+        assert sorted(orders[epoch][0] + orders[epoch][1]) == list(range(8))   # disjoint, all of the pairs
+    assert orders[0] != orders[1]   # set_epoch reshuffles
+    x = next(shares[1].epoch(1))
+    assert x["source"].shape == x["driving"].shape == (2, 3, 32, 32)
