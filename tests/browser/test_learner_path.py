@@ -7,9 +7,9 @@ every figure at least 8 CSS px tall at the size the figure is drawn in a noteboo
 950 px (the JupyterLab window is 1280 px wide with the file browser open).
 
 Each notebook is opened and run once, in its own tab; later tests reuse the tab in order (the
-save-and-reopen test comes last). Quick mode; running every notebook dominates the time (12 to 16
-minutes measured on 2 cores shared with four other test runs, where chapters 05 and 06 alone took
-over 4 minutes). The summary at the end lists, per notebook, the smallest text measured and the
+save-and-reopen test comes last). Quick mode. Measured on 2 cores shared with other test runs:
+7.7 minutes in all at load average ~4 ("Run All" 227 s of it, chapters 05 and 06 136 s), 11 to
+16 minutes at load average 7-10. The summary at the end lists, per notebook, the smallest text measured and the
 time "Run All" took, and the folder of the screenshots of every state.
 """
 
