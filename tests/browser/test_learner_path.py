@@ -8,7 +8,7 @@ every figure at least 8 CSS px tall at the size the figure is drawn in a noteboo
 
 Each notebook is opened and run once, in its own tab; later tests reuse the tab in order (the
 save-and-reopen test comes last). Quick mode. Measured on 2 cores shared with other test runs:
-7.7 minutes in all at load average ~4 ("Run All" 227 s of it, chapters 05 and 06 136 s), 11 to
+7.7 minutes in all at load average 4-6 ("Run All" 227 s of it, chapters 05 and 06 136 s), 11 to
 16 minutes at load average 7-10. The summary at the end lists, per notebook, the smallest text measured and the
 time "Run All" took, and the folder of the screenshots of every state.
 """
