@@ -289,20 +289,26 @@ def checkpoint_name(epoch):
     return f"{epoch:08d}-checkpoint.pth.tar"
 
 
-def save_training_state(path, models, optimizers, schedulers, epoch, config=None):
-    """Checkpoint after `epoch` (0-based) finished, in the authors' layout plus what `resume` needs."""
+def save_training_state(path, models, optimizers, schedulers, epoch, config=None, scaler=None):
+    """Checkpoint after `epoch` (0-based) finished, in the authors' layout plus what `resume` needs.
+
+    scaler: the fp16 run's torch.amp.GradScaler, whose scale is saved too (entry 'grad_scaler').
+    """
     extra = {f"scheduler_{name}": scheduler.state_dict() for name, scheduler in schedulers.items()}
     extra.update(next_epoch=epoch + 1, rng_state=torch.get_rng_state())
     if config is not None:
         extra["config"] = config
+    if scaler is not None:
+        extra["grad_scaler"] = scaler.state_dict()
     return save_checkpoint(path, models, optimizers, epoch=epoch, extra=extra)
 
 
-def load_training_state(path, models, optimizers, schedulers):
+def load_training_state(path, models, optimizers, schedulers, scaler=None):
     """Load a checkpoint to continue training; returns the epoch to run next.
 
     With our entries (schedulers, RNG state, next_epoch) the run continues exactly; a file from the
     authors' code has none, so, as they do, the saved epoch is run again with a fresh RNG state.
+    scaler: an fp16 run's GradScaler, given the saved scale if the file has one.
     """
     checkpoint = read_checkpoint(path)
     check_resume_entries(path, checkpoint, schedulers)   # the types of the entries below
@@ -315,6 +321,8 @@ def load_training_state(path, models, optimizers, schedulers):
     for name, scheduler in schedulers.items():
         scheduler.load_state_dict(checkpoint[f"scheduler_{name}"])
     torch.set_rng_state(checkpoint["rng_state"])
+    if scaler is not None and isinstance(checkpoint.get("grad_scaler"), dict) and checkpoint["grad_scaler"]:
+        scaler.load_state_dict(checkpoint["grad_scaler"])
     return int(checkpoint["next_epoch"])
 
 
@@ -671,6 +679,7 @@ def _train(config, out_dir, *, resume, device, callback, progress, visualize_eve
     main, world_size = distributed is None or distributed.is_main, distributed.world_size if distributed else 1
     per_process_batch_size(train_params["batch_size"], world_size)
     check_precision(precision, device)
+    scaler = grad_scaler(precision, device)   # fp16 only
     check_run_folder(out_dir, resume)
     if check_data and main and not str(config["dataset_params"]["root_dir"]).startswith(SYNTHETIC_PREFIX):
         require_valid_dataset(config["dataset_params"])
@@ -684,7 +693,7 @@ def _train(config, out_dir, *, resume, device, callback, progress, visualize_eve
     schedulers = build_schedulers(optimizers, train_params)
     start_epoch, checkpoint = 0, None
     if resume is not None:
-        start_epoch, checkpoint = load_training_state(resume, models, optimizers, schedulers), Path(resume)
+        start_epoch, checkpoint = load_training_state(resume, models, optimizers, schedulers, scaler), Path(resume)
         if start_epoch >= train_params["num_epochs"]:
             raise FommTeachError(
                 f"{resume} has already trained epochs 0-{start_epoch - 1}, and the config asks for "
@@ -699,7 +708,6 @@ def _train(config, out_dir, *, resume, device, callback, progress, visualize_eve
     discriminator_full = DiscriminatorFullModel(networks["kp_detector"], networks["generator"],
                                                 networks["discriminator"], train_params).to(device)
     autocast_vgg(generator_full, precision, device)
-    scaler = grad_scaler(precision, device)
     batches = make_batches(config, device, rank=distributed.rank if distributed else 0, world_size=world_size,
                            seed=seed)
     if batches.steps_per_epoch() == 0:
@@ -721,7 +729,8 @@ def _train(config, out_dir, *, resume, device, callback, progress, visualize_eve
         if not main:   # rank 0 writes the checkpoints
             return out_dir / checkpoint_name(epoch)
         try:
-            return save_training_state(out_dir / checkpoint_name(epoch), models, optimizers, schedulers, epoch, config)
+            return save_training_state(out_dir / checkpoint_name(epoch), models, optimizers, schedulers, epoch, config,
+                                       scaler)
         except NonFiniteWeights as err:
             raise stopped(epoch, f"the weights diverged, {len(err.names)} tensor(s) hold nan or inf "
                                  f"({', '.join(err.names[:3])}), so no checkpoint was written") from None

@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from fomm_teach.checkpoint import load_trained_models
+from fomm_teach.checkpoint import load_trained_models, read_checkpoint
 from fomm_teach.cli import main as cli_main
 from fomm_teach.config import load_config
 from fomm_teach.errors import FommTeachError
@@ -14,7 +14,7 @@ from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
 from fomm_teach.models import build_models
 from fomm_teach.precision import (Autocast, autocast_networks, autocast_vgg, check_precision, grad_scaler,
                                   to_channels_last)
-from fomm_teach.train import build_optimizers, make_batches, parse_log, train_step
+from fomm_teach.train import build_optimizers, make_batches, parse_log, train, train_step
 
 # Tolerance of bf16 against fp32, same weights, same batch, same equivariance transform: 5 % relative
 # (or 2e-3 absolute for terms near zero). Why: bf16 keeps 8 significant bits, so every value the
@@ -35,9 +35,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def tiny_config(num_epochs=1, **train_overrides):
+def tiny_config(num_epochs=1, num_videos=8, **train_overrides):
     config = load_config("synthetic-fast")
-    config["dataset_params"]["synthetic_params"]["num_videos"] = 8
+    config["dataset_params"]["synthetic_params"]["num_videos"] = num_videos
     config["dataset_params"]["curriculum"] = {"level": "windmill", "max_gap": 2}
     config["train_params"].update(num_epochs=num_epochs, batch_size=4, checkpoint_freq=1, **train_overrides)
     return config
@@ -137,3 +137,20 @@ def test_train_and_the_cli_accept_precision_and_channels_last(tmp_path, capsys):
     assert all(p.dtype == torch.float32 for model in models.values() for p in model.parameters())
     assert cli_main(["train", "--config", "synthetic-fast", "--precision", "fp8"]) != 0
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_an_fp16_run_saves_its_gradient_scale_and_resumes_exactly(tmp_path):
+    config = tiny_config(num_epochs=2, num_videos=4)   # one step per epoch
+    torch.manual_seed(5)
+    uninterrupted = train(config, tmp_path / "a", precision="fp16", progress=False)
+    torch.manual_seed(5)
+    train(config, tmp_path / "b", precision="fp16", progress=False,
+          callback=lambda event: event["kind"] == "epoch" and event["epoch"] == 0)
+    saved = read_checkpoint(tmp_path / "b" / "00000000-checkpoint.pth.tar")["grad_scaler"]
+    assert saved["scale"] < 2.0 ** 16   # its first steps found inf gradients and lowered the scale
+    resumed = train(config, tmp_path / "b", resume=tmp_path / "b" / "00000000-checkpoint.pth.tar", precision="fp16",
+                    progress=False)
+    assert read_checkpoint(resumed["checkpoint"])["grad_scaler"] == read_checkpoint(uninterrupted["checkpoint"])["grad_scaler"]
+    for name in ("kp_detector", "generator"):
+        for key, value in uninterrupted["models"][name].state_dict().items():
+            assert torch.equal(resumed["models"][name].state_dict()[key], value), (name, key)
