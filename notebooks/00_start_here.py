@@ -288,11 +288,12 @@ _ = checks.check_column_to_x(column_to_x_off_by_one)
 # %% [markdown]
 # ## 0.5 Running the course
 #
-# **On a laptop** (Linux or macOS, Python ≥ 3.10, about 3 GB of disk for PyTorch):
+# **On a laptop** (Linux or macOS, Python ≥ 3.10, about 6.5 GB of disk for the `.venv` with
+# PyTorch; the first `make` takes a few minutes on a fast connection, longer on a slow one):
 # ```
-# git clone <this repository> && cd fomm_teach
+# git clone https://github.com/fomm-teach/fomm_teach.git && cd fomm_teach
 # make lab      # creates .venv, installs, opens notebooks/student/00_start_here.ipynb
-# make demo     # headless: writes the demo figures into out/
+# make demo     # headless: writes the demo figures and an animation (demo.mp4, demo.gif) into out/
 # make test     # what CI runs: unit tests and every notebook in quick mode
 # ```
 # Everything runs on a CPU. The notebooks choose sizes a CPU handles; on a GPU they use larger
