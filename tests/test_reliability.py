@@ -25,16 +25,9 @@ from fomm_teach.config import SCHEMA, SYNTHETIC_LEVELS, available_configs, known
 from fomm_teach.errors import FommTeachError
 from fomm_teach.models import build_models
 from fomm_teach.train import parse_log, train
+from one_thread import one_thread  # noqa: F401  (autouse: every test here runs on one torch thread)
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_config(num_epochs=2, **train_overrides):

@@ -13,14 +13,7 @@ from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
 from fomm_teach.models import build_models
 from fomm_teach.train import (build_optimizers, build_schedulers, epoch_means, format_log_line, make_batches,
                               parse_log, random_affine_pair, scheduled, train, train_step, visualize)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from one_thread import one_thread  # noqa: F401  (autouse: every test here runs on one torch thread)
 
 
 def tiny_config(num_epochs=2, **train_overrides):

@@ -2,21 +2,13 @@
 
 import urllib.error
 
-import pytest
 import torch
 import yaml
 
 from fomm_teach.cli import main as cli_main
 from fomm_teach.config import load_config
 from fomm_teach.train import parse_log
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from one_thread import one_thread  # noqa: F401  (autouse: every test here runs on one torch thread)
 
 
 def write_tiny_config(path, num_epochs):

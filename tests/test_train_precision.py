@@ -15,6 +15,7 @@ from fomm_teach.models import build_models
 from fomm_teach.precision import (Autocast, autocast_networks, autocast_vgg, check_precision, grad_scaler,
                                   to_channels_last)
 from fomm_teach.train import build_optimizers, make_batches, parse_log, train, train_step
+from one_thread import one_thread  # noqa: F401  (autouse: every test here runs on one torch thread)
 
 # Tolerance of bf16 against fp32, same weights, same batch, same equivariance transform: 5 % relative
 # (or 2e-3 absolute for terms near zero). Why: bf16 keeps 8 significant bits, so every value the
@@ -25,14 +26,6 @@ from fomm_teach.train import build_optimizers, make_batches, parse_log, train, t
 # equivariance_value 1.3 % (fp16, 11 bits: at most 0.25 %). 5 % leaves room for other CPUs' bf16
 # kernels and stays far below what a wrong recipe gives (a term off by tens of percent, or not finite).
 BF16_RELATIVE, BF16_ABSOLUTE = 0.05, 2e-3
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_config(num_epochs=1, num_videos=8, **train_overrides):

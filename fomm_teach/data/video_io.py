@@ -107,24 +107,33 @@ def decode_video_file(path) -> list[np.ndarray]:
         return iio2.mimread(path, memtest=False)
 
 
-def expected_frame_count(path) -> int | None:
-    """Frames an .mp4/.mov container announces (duration x fps), or None when it does not say.
+def container_metadata(path) -> dict | None:
+    """What imageio's reader says of a video file (fps, duration, ...), or None if it cannot open it.
 
-    A file cut short after its index (``-movflags +faststart``) still decodes, just with fewer
-    frames than this; comparing the two finds it.
+    An unreadable file is reported by the decoder itself, when its frames are read.
     """
     import imageio.v2 as iio2
 
-    if Path(path).suffix.lower() not in (".mp4", ".mov"):
-        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             reader = iio2.get_reader(path)
             meta = reader.get_meta_data()
             reader.close()
-    except Exception:  # an unreadable file is reported by the decoder itself
+    except Exception:  # imageio and its plugins raise many types for broken files
         return None
+    return meta
+
+
+def expected_frame_count(path) -> int | None:
+    """Frames an .mp4/.mov container announces (duration x fps), or None when it does not say.
+
+    A file cut short after its index (``-movflags +faststart``) still decodes, just with fewer
+    frames than this; comparing the two finds it.
+    """
+    if Path(path).suffix.lower() not in (".mp4", ".mov"):
+        return None
+    meta = container_metadata(path) or {}
     fps, duration = meta.get("fps"), meta.get("duration")
     if not fps or not duration or duration == float("inf"):
         return None
@@ -258,18 +267,9 @@ def fit_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
 
 def video_frame_rate(path) -> float | None:
     """Frames per second of an .mp4/.mov/.gif file as its container states it, or None."""
-    import imageio.v2 as iio2
-
     if video_layout(path) != "video":
         return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reader = iio2.get_reader(path)
-            meta = reader.get_meta_data()
-            reader.close()
-    except Exception:  # an unreadable file is reported when its frames are read
-        return None
+    meta = container_metadata(path) or {}
     if meta.get("fps"):
         return float(meta["fps"])
     if meta.get("duration"):  # a GIF: milliseconds per frame
