@@ -124,6 +124,19 @@ class Notebook:
                        cell: i, src: img.src, natural: img.naturalWidth, rendered: img.getBoundingClientRect().width,
                        complete: img.complete}})))""", index)
 
+    def figure_text_px(self) -> list[tuple[dict, dict, float]]:
+        """(image, its text record, smallest text in CSS px as drawn) for every figure that records its
+        text (tests/browser/figure_audit.py), each one screenshotted: points × dpi / 72 × rendered /
+        natural width."""
+        sizes = []
+        for image in self.images():
+            record = png_text_record(image["src"])
+            if record is None or record["min_pt"] is None:
+                continue   # a picture that is not a matplotlib figure, or one without text
+            self.screenshot(image["cell"], f"figure-cell{image['cell']}")
+            sizes.append((image, record, record["min_pt"] * record["dpi"] / 72 * image["rendered"] / image["natural"]))
+        return sizes
+
     def widths(self) -> dict:
         """Widths (CSS px) of the notebook panel and of a cell's output area."""
         return self.page.evaluate(

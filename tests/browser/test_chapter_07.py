@@ -20,7 +20,7 @@ import re
 import pytest
 
 from conftest import MEASURED, screenshot_dir
-from notebook import Notebook, png_text_record
+from notebook import Notebook
 
 PATH = "notebooks/student/07_animation.ipynb"
 PUPPET = r"puppet_explorer\("
@@ -110,17 +110,11 @@ def test_every_figure_is_legible(notebook):
     """Smallest text of every figure, in CSS px as drawn (see test_learner_path.py)."""
     widths = notebook.widths()
     assert 900 <= widths["panel"] <= 1000, f"the notebook panel is {widths['panel']} px wide, not about 950"
-    measured, too_small = [], []
-    for image in notebook.images():
-        record = png_text_record(image["src"])
-        if record is None or record["min_pt"] is None:
-            continue
-        notebook.screenshot(image["cell"], f"figure-cell{image['cell']}")
-        pixels = record["min_pt"] * record["dpi"] / 72 * image["rendered"] / image["natural"]
-        measured.append(pixels)
-        if pixels < MIN_TEXT_PX:
-            too_small.append(f"cell {image['cell']}: {record['min_pt']} pt text {record['min_text']!r} is "
-                             f"{pixels:.1f} px (figure {image['natural']} px drawn at {image['rendered']:.0f} px)")
+    sizes = notebook.figure_text_px()
+    measured = [pixels for _, _, pixels in sizes]
+    too_small = [f"cell {image['cell']}: {record['min_pt']} pt text {record['min_text']!r} is {pixels:.1f} px "
+                 f"(figure {image['natural']} px drawn at {image['rendered']:.0f} px)"
+                 for image, record, pixels in sizes if pixels < MIN_TEXT_PX]
     assert measured, "no figure measured"
     MEASURED["07_animation"] = (f"{len(measured)} figures, smallest text {min(measured):.1f} px as rendered "
                                 f"(notebook panel {widths['panel']:.0f} px); run all {_state.get('run_all', 0):.0f} s")

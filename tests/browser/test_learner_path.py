@@ -21,7 +21,7 @@ import re
 import pytest
 
 from conftest import MEASURED, screenshot_dir
-from notebook import Notebook, png_text_record
+from notebook import Notebook
 
 MIN_TEXT_PX = 8.0
 STUDENT = "notebooks/student/{}.ipynb"
@@ -162,18 +162,12 @@ def test_every_figure_is_legible(ran, lab, name):
     assert notebook.errors() == [], f"{name}: error outputs"
     widths = notebook.widths()
     assert 900 <= widths["panel"] <= 1000, f"the notebook panel is {widths['panel']} px wide, not about 950"
-    measured, too_small = [], []
-    for image in notebook.images():
-        record = png_text_record(image["src"])
-        if record is None or record["min_pt"] is None:
-            continue   # a picture that is not a matplotlib figure, or one without text
-        notebook.screenshot(image["cell"], f"figure-cell{image['cell']}")
-        pixels = record["min_pt"] * record["dpi"] / 72 * image["rendered"] / image["natural"]
-        measured.append(pixels)
-        if pixels < MIN_TEXT_PX:
-            too_small.append(f"cell {image['cell']}: {record['min_pt']} pt text {record['min_text']!r} is "
-                             f"{pixels:.1f} px (figure {image['natural']} px drawn at {image['rendered']:.0f} px; "
-                             f"screenshot {name}-figure-cell{image['cell']}.png)")
+    sizes = notebook.figure_text_px()
+    measured = [pixels for _, _, pixels in sizes]
+    too_small = [f"cell {image['cell']}: {record['min_pt']} pt text {record['min_text']!r} is {pixels:.1f} px "
+                 f"(figure {image['natural']} px drawn at {image['rendered']:.0f} px; "
+                 f"screenshot {name}-figure-cell{image['cell']}.png)"
+                 for image, record, pixels in sizes if pixels < MIN_TEXT_PX]
     if name not in EXPLORER_CELLS:   # nothing later needs this notebook: free its kernel
         lab.shutdown_kernels(notebook.path)
     assert measured, f"{name}: no figure measured"
