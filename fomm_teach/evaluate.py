@@ -15,6 +15,18 @@
   there, and a part that turns about its own joint cannot be moved exactly.
 - **Cross-identity transfer L1**: identity B animated by video A with relative keypoints
   (spec §6.6), against the synthetic ground truth (B moved by A's pose changes); next to copying B.
+- **Jacobian quality** against the ground-truth affine maps (:func:`jacobian_quality`). Each
+  keypoint is assigned the part whose motion its Jacobians follow best (on one half of the videos);
+  on the other half, two numbers:
+  *motion error*, the mean Frobenius distance between the keypoint's local motion from frame t back
+  to frame 0, J(0) J(t)⁻¹ (the 2×2 part of Eq. 4), and the part's true one, B(0) B(t)⁻¹ (B the 2×2
+  block of its affine map), next to the *zero-order* error of the identity matrix (a model without
+  Jacobians). It is blind to J → J·M for an invertible M, as reconstruction is.
+  *frame error*: how far J is from B·M with one M per keypoint, fitted on the first half of the
+  videos and scored on the other (the relative residual: 0 = the Jacobian measures its part's
+  geometry in one fixed frame in every video, whatever the identity; 1 = no relation). This is
+  what the Jacobian equivariance term pins down and reconstruction alone does not.
+  A model without Jacobians (``estimate_jacobian: false``) is scored with identity matrices.
 
 Held-out videos are the ``test`` split of :class:`~fomm_teach.data.SyntheticVideos`: never seen in
 training, whose videos come from the ``train`` split.
@@ -32,11 +44,18 @@ from fomm_teach.data.synthetic import SyntheticVideos
 @torch.no_grad()
 def reconstruct(kp_detector, generator, frames):
     """Predictions of every frame from frame 0: frames (T, 3, S, S) -> (prediction (T, 3, S, S), kp_value (T, K, 2))."""
+    prediction, kp_driving = reconstruct_with_keypoints(kp_detector, generator, frames)
+    return prediction, kp_driving["value"]
+
+
+@torch.no_grad()
+def reconstruct_with_keypoints(kp_detector, generator, frames):
+    """:func:`reconstruct`, returning every frame's keypoints: (prediction (T, 3, S, S), kp_driving dict)."""
     source = frames[:1].expand_as(frames)                                                           # (T, 3, S, S)
     kp_driving = kp_detector(frames)
     kp_source = {key: value[:1].expand_as(value) for key, value in kp_driving.items()}
     prediction = generator(source, kp_driving=kp_driving, kp_source=kp_source)["prediction"]
-    return prediction, kp_driving["value"]
+    return prediction, kp_driving
 
 
 def l1(a, b):
@@ -102,6 +121,58 @@ def keypoint_quality(kp_values, joints, centers, present, size):
     return {"r2": 1 - residual / total, "pixel_error": float(torch.cat(errors).mean()), "r2_parts": r2_parts}
 
 
+def backward_motion(jacobians):
+    """The 2×2 part of the backward map from frame t to frame 0 (Eq. 4), J(0) J(t)⁻¹, for every frame.
+
+    jacobians (V, T, N, 2, 2), per video, frame and keypoint (or part) -> (V, T, N, 2, 2) in float64.
+    """
+    jacobians = jacobians.double()
+    return jacobians[:, :1] @ torch.linalg.inv(jacobians)                                           # (V, T, N, 2, 2)
+
+
+def jacobian_quality(kp_jacobians, affine, present):
+    """Learned Jacobians against the ground-truth affine maps (see the module docstring).
+
+    kp_jacobians (V, T, K, 2, 2) learned; affine (V, T, P, 2, 3) the true maps, rest pose -> frame t;
+    present (V, P). Videos [0, V/2) assign each keypoint its part (the one whose motion its Jacobians
+    follow best) and fit its frame M; videos [V/2, V) score. Returns {'jacobian_motion_error',
+    'jacobian_motion_zero_order', 'jacobian_frame_error', 'jacobian_parts'} (floats, and each
+    keypoint's part index).
+    """
+    half = kp_jacobians.shape[0] // 2
+    true_jacobians = affine[..., :2, :2].double()                                                   # (V, T, P, 2, 2)
+    learned, truth = backward_motion(kp_jacobians), backward_motion(true_jacobians)                 # (V, T, K|P, 2, 2)
+    # every keypoint against every part, on frames t >= 1 (frame 0's motion is the identity for all)
+    errors = (learned[:, 1:, :, None] - truth[:, 1:, None, :]).flatten(-2).norm(dim=-1)            # (V, T-1, K, P)
+    zero_order = (torch.eye(2, dtype=torch.float64) - truth[:, 1:]).flatten(-2).norm(dim=-1)        # (V, T-1, P)
+    shown = present.double()[:, None, :]                                                            # (V, 1, P)
+    fit_error = (errors[:half] * shown[:half, :, None]).sum((0, 1)) / (shown[:half].sum((0, 1)) * errors.shape[1])  # (K, P)
+    fit_error[:, shown[:half].sum((0, 1)) == 0] = float("inf")                                      # parts never shown
+    parts = fit_error.argmin(dim=1)                                                                 # (K,)
+    motion = zero = residual = norm = 0.0
+    count = 0
+    for k, part in enumerate(parts.tolist()):
+        fit_videos = [v for v in range(half) if present[v, part] > 0]
+        score_videos = [v for v in range(half, kp_jacobians.shape[0]) if present[v, part] > 0]
+        if not fit_videos or not score_videos:
+            continue
+        motion += float(errors[score_videos, :, k, part].sum())
+        zero += float(zero_order[score_videos, :, part].sum())
+        count += len(score_videos) * errors.shape[1]
+        # one frame M per keypoint: J ≈ B M, least squares over the fitting frames, M = (Σ BᵀB)⁻¹ Σ BᵀJ
+        b_fit = true_jacobians[fit_videos, :, part].flatten(0, 1)                                   # (N, 2, 2)
+        j_fit = kp_jacobians[fit_videos, :, k].double().flatten(0, 1)                               # (N, 2, 2)
+        frame = torch.linalg.solve((b_fit.mT @ b_fit).sum(0), (b_fit.mT @ j_fit).sum(0))            # (2, 2)
+        j_score = kp_jacobians[score_videos, :, k].double()                                         # (V', T, 2, 2)
+        residual += float(((j_score - true_jacobians[score_videos, :, part] @ frame) ** 2).sum())
+        norm += float((j_score ** 2).sum())
+    if count == 0:
+        raise ValueError(f"{kp_jacobians.shape[0]} videos are too few to score the Jacobians: each keypoint's part "
+                         "needs a fitting and a scoring video that show it; use at least 4 videos")
+    return {"jacobian_motion_error": motion / count, "jacobian_motion_zero_order": zero / count,
+            "jacobian_frame_error": (residual / norm) ** 0.5, "jacobian_parts": parts.tolist()}
+
+
 def keypoint_spread(kp_values, size):
     """Mean distance in pixels between two different keypoints of one frame.
 
@@ -123,7 +194,8 @@ def evaluate_synthetic(kp_detector, generator, level, size, num_videos=16, num_f
 
     The models are put in eval mode (the batch-norm running statistics, as the authors evaluate)
     and back in their previous mode afterwards. Returns a dict of floats: l1, copy_l1, r2,
-    pixel_error, r2_parts, kp_spread (None for one keypoint), and with cross_identity transfer_l1,
+    pixel_error, r2_parts, kp_spread (None for one keypoint), the jacobian_* numbers of
+    :func:`jacobian_quality`, and with cross_identity transfer_l1,
     transfer_copy_l1 (pairs: video i animated by video i+1). progress: a tqdm bar per pass over the videos.
     """
     videos = SyntheticVideos(level, size=size, num_frames=num_frames, seed=seed, split="test")
@@ -132,20 +204,25 @@ def evaluate_synthetic(kp_detector, generator, level, size, num_videos=16, num_f
     generator.eval()
     try:
         l1_sum = copy_sum = 0.0
-        kp_values, joints, centers, present = [], [], [], []
+        kp_values, kp_jacobians, affine, joints, centers, present = [], [], [], [], [], []
         for index in tqdm(range(num_videos), desc="reconstruction", disable=not progress):
             clip = videos.video(index)
             frames = clip["frames"].to(device)                                                     # (T, 3, S, S)
-            prediction, kp_value = reconstruct(kp_detector, generator, frames)
+            prediction, kp_driving = reconstruct_with_keypoints(kp_detector, generator, frames)
             l1_sum += l1(prediction, frames)
             copy_sum += l1(frames[:1].expand_as(frames), frames)
-            kp_values.append(kp_value.cpu())
+            kp_values.append(kp_driving["value"].cpu())
+            identity = torch.eye(2).expand(*kp_driving["value"].shape[:2], 2, 2)                   # (T, K, 2, 2)
+            kp_jacobians.append(kp_driving.get("jacobian", identity).cpu())
+            affine.append(clip["affine"])
             joints.append(clip["joints"])
             centers.append(clip["centers"])
             present.append(clip["identity"]["present"])
         metrics = {"l1": l1_sum / num_videos, "copy_l1": copy_sum / num_videos, "part_names": list(videos.part_names)}
         kp_values = torch.stack(kp_values)                                                         # (V, T, K, 2)
-        metrics.update(keypoint_quality(kp_values, torch.stack(joints), torch.stack(centers), torch.stack(present), size))
+        present = torch.stack(present)                                                             # (V, P)
+        metrics.update(keypoint_quality(kp_values, torch.stack(joints), torch.stack(centers), present, size))
+        metrics.update(jacobian_quality(torch.stack(kp_jacobians), torch.stack(affine), present))
         metrics["kp_spread"] = keypoint_spread(kp_values, size)
         if cross_identity:
             metrics.update(transfer_l1(kp_detector, generator, videos, num_videos, device, progress))
@@ -207,6 +284,11 @@ def format_metrics(metrics, level):
         parts = ", ".join(f"{name} {'n/a' if r2 is None else f'{r2:.3f}'}"
                           for name, r2 in zip(metrics["part_names"], metrics["r2_parts"]))
         lines.append(f"  R² per part            {parts}")
+    if "jacobian_motion_error" in metrics:
+        lines.append(f"  Jacobian motion error  {metrics['jacobian_motion_error']:.3f}    (identity matrices, zero order: "
+                     f"{metrics['jacobian_motion_zero_order']:.3f})")
+        lines.append(f"  Jacobian frame error   {metrics['jacobian_frame_error']:.3f}    (J vs B·M, one M per keypoint "
+                     f"fitted on half the videos; 0 = one frame in every video)")
     if "transfer_l1" in metrics:
         lines.append(f"  cross-identity L1      {metrics['transfer_l1']:.4f}   (copy the source: "
                      f"{metrics['transfer_copy_l1']:.4f}; ratio {metrics['transfer_l1'] / metrics['transfer_copy_l1']:.2f})")

@@ -6,8 +6,8 @@ from torch import nn
 
 from fomm_teach.cli import main as cli_main
 from fomm_teach.data.synthetic import SyntheticVideos
-from fomm_teach.evaluate import (evaluate_synthetic, format_metrics, keypoint_quality, keypoint_spread, linear_fit_r2,
-                                 target_lines)
+from fomm_teach.evaluate import (evaluate_synthetic, format_metrics, jacobian_quality, keypoint_quality, keypoint_spread,
+                                 linear_fit_r2, target_lines)
 
 
 class CopySource(nn.Module):
@@ -57,6 +57,45 @@ def test_keypoints_that_are_the_joints_score_r2_one_and_zero_pixels():
     assert blind["r2"] < 0.05 and blind["pixel_error"] > 1
     with pytest.raises(ValueError, match="2 videos are too few"):                # 1 fits, 1 scores: no part fits
         keypoint_quality(kp_values[:2], joints[:2], centers[:2], present[:2], size=64)
+
+
+def random_affine(videos, frames, parts, seed):
+    """Rotations by up to ±1 rad and scales 0.7–1.4 per video, frame and part: (V, T, P, 2, 3)."""
+    generator = torch.Generator().manual_seed(seed)
+    angle = (torch.rand(videos, frames, parts, generator=generator) * 2 - 1)
+    scale = 0.7 + 0.7 * torch.rand(videos, frames, parts, generator=generator)
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    linear = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)      # (V, T, P, 2, 2)
+    shift = torch.rand(videos, frames, parts, 2, 1, generator=generator)
+    return torch.cat([linear, shift], dim=-1)                                                  # (V, T, P, 2, 3)
+
+
+def test_jacobians_in_one_frame_per_keypoint_score_zero_and_find_their_parts():
+    affine = random_affine(8, 5, 3, seed=2)
+    present = torch.ones(8, 3)
+    present[5, 2] = 0
+    frames = torch.tensor([[[1.5, 0.3], [0.0, 0.8]], [[0.0, -1.0], [2.0, 0.0]]])             # (2, 2, 2): invertible
+    kp_jacobians = affine[..., [2, 0], :2, :2] @ frames                                       # keypoint 0 follows part 2, 1 part 0
+    quality = jacobian_quality(kp_jacobians, affine, present)
+    assert quality["jacobian_parts"] == [2, 0]
+    assert quality["jacobian_motion_error"] == pytest.approx(0.0, abs=1e-5)
+    assert quality["jacobian_frame_error"] == pytest.approx(0.0, abs=1e-5)
+    assert quality["jacobian_motion_zero_order"] > 0.5
+
+
+def test_a_frame_that_changes_with_the_identity_moves_right_but_fails_the_frame_error():
+    affine = random_affine(8, 5, 2, seed=3)
+    generator = torch.Generator().manual_seed(4)
+    per_video = torch.randn(8, 1, 1, 2, 2, generator=generator) + 2 * torch.eye(2)             # M differs per video
+    kp_jacobians = affine[..., :2, :2] @ per_video                                            # J = B·M(video)
+    quality = jacobian_quality(kp_jacobians, affine, torch.ones(8, 2))
+    assert quality["jacobian_motion_error"] == pytest.approx(0.0, abs=1e-5)                   # J(0) J(t)⁻¹ is blind to M
+    assert quality["jacobian_frame_error"] > 0.2
+    still = jacobian_quality(torch.eye(2).expand(8, 5, 2, 2, 2), affine, torch.ones(8, 2))     # zero order: identities
+    assert still["jacobian_motion_error"] == pytest.approx(still["jacobian_motion_zero_order"])
+    assert still["jacobian_frame_error"] > 0.2
+    with pytest.raises(ValueError, match="too few"):
+        jacobian_quality(kp_jacobians[:1], affine[:1], torch.ones(1, 2))
 
 
 def test_keypoint_spread_is_the_mean_pixel_distance_between_a_frames_keypoints():
