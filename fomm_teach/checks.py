@@ -894,24 +894,56 @@ def check_deform_source(fn: Callable) -> Callable:
     return check_function(fn, deform_source, cases, name="deform_source", hints=hints)
 
 
-def check_dense_deformation(fn: Callable) -> Callable:
-    """Exercise 3.3: Eq. 7, the mask-weighted sum of the K+1 sparse motions."""
-    from fomm_teach.dense_motion import dense_deformation
+def check_ideal_occlusion_map(fn: Callable) -> Callable:
+    """Exercise 3.3: the ideal occlusion map, Σ_k L^S_k(T̂(z)) · L^D_k(z), from known part labels."""
+    from fomm_teach.dense_motion import ideal_occlusion_map
+    from fomm_teach.keypoints import make_coordinate_grid
+    from fomm_teach.motion import warp_image
 
     generator = seeded_generator(33)
-    motions = torch.rand(2, 4, 8, 10, 2, generator=generator) * 2 - 1                       # (B, K+1, H, W, 2)
-    mask = torch.softmax(torch.randn(2, 4, 8, 10, generator=generator) * 3, dim=1)          # (B, K+1, H, W)
-    one_hot = torch.nn.functional.one_hot(torch.randint(0, 4, (2, 8, 10), generator=generator), 4)  # (B, H, W, K+1)
+
+    def labels(batch, parts, h, w):
+        """One-hot part labels (B, K+1, H, W), softened a little at random so edges are fractional."""
+        hard = torch.randint(0, parts, (batch, h, w), generator=generator)                   # (B, H, W)
+        one_hot = torch.nn.functional.one_hot(hard, parts).permute(0, 3, 1, 2).float()       # (B, K+1, H, W)
+        soft = torch.softmax(torch.randn(batch, parts, h, w, generator=generator), dim=1)    # (B, K+1, H, W)
+        return 0.8 * one_hot + 0.2 * soft
+
+    source, driving = labels(2, 4, 10, 12), labels(2, 4, 10, 12)
+    flow = make_coordinate_grid((10, 12))[None] + 0.4 * (torch.rand(2, 10, 12, 2, generator=generator) - 0.5)
+    far = flow + torch.tensor([0.9, 0.0])                                                      # partly outside S
     cases = [
-        ("B=2, K+1=4, softmax masks", (mask, motions), {}),
-        ("one-hot masks pick one motion per pixel", (one_hot.permute(0, 3, 1, 2).float(), motions), {}),
-        ("uniform masks average the motions", (torch.full((2, 4, 8, 10), 0.25), motions), {}),
+        ("B=2, K+1=4, a small random flow", (source, driving, flow), {}),
+        ("a flow that reads partly outside the source (nothing visible there)", (source, driving, far), {}),
+        ("identity flow, same labels: everything visible", (source, source, make_coordinate_grid((10, 12))
+                                                            .expand(2, 10, 12, 2).clone()), {}),
+        ("driving frame at another size (6×8)", (source, driving[:, :, :6, :8], flow[:, :6, :8]), {}),
+        ("align_corners=False", (source, driving, flow), {"align_corners": False}),
     ]
+
+    def unwarped(source_labels, driving_labels, deformation, align_corners=True):
+        resized = torch.nn.functional.interpolate(source_labels, size=driving_labels.shape[2:], mode="bilinear",
+                                                  align_corners=False)                       # (B, K+1, h, w)
+        return (resized * driving_labels).sum(1, keepdim=True).clamp(0, 1)
+
+    def driving_warped(source_labels, driving_labels, deformation, align_corners=True):
+        warped = warp_image(driving_labels, deformation, align_corners=align_corners)        # (B, K+1, h, w)
+        return (warped * torch.nn.functional.interpolate(source_labels, size=driving_labels.shape[2:],
+                                                         mode="bilinear", align_corners=False)).sum(1, keepdim=True)
+
     hints = [
-        Hint("weight each motion by its mask and sum over the K+1 parts (dim 1), not a plain average.",
-             lambda mask, sparse_motions: sparse_motions.mean(dim=1)),
+        Hint("the source's labels must be read where the flow points, at T̂(z): warp them with the "
+             "deformation before comparing (warp_image or grid_sample).", unwarped),
+        Hint("warp the source's labels, not the driving frame's: the flow is backward, driving pixel z → source "
+             "position T̂(z), and the result lives in the driving frame.", driving_warped),
+        Hint("pass align_corners on to grid_sample.",
+             lambda source_labels, driving_labels, deformation, **kw: ideal_occlusion_map(
+                 source_labels, driving_labels, deformation)),
+        Hint("sum the product over the parts (dim 1) and keep that axis: the map is (B, 1, h, w), one value "
+             "per pixel, not a mean over parts.",
+             lambda *args, **kw: ideal_occlusion_map(*args, **kw) / args[0].shape[1]),
     ]
-    return check_function(fn, dense_deformation, cases, name="dense_deformation", hints=hints)
+    return check_function(fn, ideal_occlusion_map, cases, name="ideal_occlusion_map", hints=hints)
 
 
 # --- chapter 04 ---

@@ -2,7 +2,7 @@
 
 
 # --- from notebooks/03_dense_motion.py, cell 5 ---
-"""Dense motion network (Siarohin et al. 2019, Sec. 3.1-3.2; spec §3): K keypoint motions -> one flow.
+"""Dense motion network (Siarohin et al. 2019, Sec. 3.1-3.2; the authors' modules/dense_motion.py): K keypoint motions -> one flow.
 
 Shapes use B = batch, K = num_kp, C = channels, (H, W) = the (downsampled) working resolution.
 """
@@ -45,7 +45,9 @@ def deform_source(source_image, sparse_motions, align_corners=True):
 
 # --- from notebooks/03_dense_motion.py, cell 20 ---
 def heatmap_representation(kp_driving, kp_source, spatial_size, kp_variance=0.01):
-    """Eq. 6: H_k(z) = G(z; p^D_k) − G(z; p^S_k), with an all-zero map for the background part 0.
+    """Paper Eq. 6: H_k(z) = G(z; p^D_k) − G(z; p^S_k), with an all-zero map for the background part 0.
+
+    G is kp2gaussian, exp(-0.5 |z - p|² / kp_variance) as in the authors' code (the paper omits the ½).
 
     kp_driving, kp_source: keypoint dicts with 'value' (B, K, 2). spatial_size: (H, W).
     Returns (B, K+1, 1, H, W): the middle axis lets it sit beside the deformed sources' channels.
@@ -70,16 +72,29 @@ def hourglass_input(heatmap, sparse_deformed):
     return stacked.view(bs, -1, h, w)                         # (B, (K+1)·(C+1), H, W)
 
 
-# --- from notebooks/03_dense_motion.py, cell 28 ---
+# --- from notebooks/03_dense_motion.py, cell 27 ---
 def dense_deformation(mask, sparse_motions):
-    """Eq. 7: T̂(z) = Σ_{k=0..K} M_k(z) · T_k(z), a per-pixel convex combination of the part motions.
+    """Paper Eq. 7: T̂(z) = Σ_{k=0..K} M_k(z) · T_k(z), a per-pixel convex combination of the part motions.
 
     mask: (B, K+1, H, W), softmax over parts; sparse_motions: (B, K+1, H, W, 2). Returns (B, H, W, 2).
     """
     return (mask.unsqueeze(-1) * sparse_motions).sum(dim=1)   # (B, K+1, H, W, 2) -> (B, H, W, 2)
 
 
-# --- from notebooks/03_dense_motion.py, cell 37 ---
+# --- from notebooks/03_dense_motion.py, cell 33 ---
+def ideal_occlusion_map(source_labels, driving_labels, deformation, align_corners=True):
+    """The occlusion map a perfect network would predict, from known part labels (not part of the model).
+
+    O(z) = Σ_k L^S_k(T̂(z)) · L^D_k(z): the source's labels read where the backward flow points
+    (zero outside the source), compared with the driving frame's labels at z.
+    source_labels: (B, K+1, H, W); driving_labels: (B, K+1, h, w); deformation: (B, h, w, 2).
+    Returns (B, 1, h, w) in [0, 1].
+    """
+    warped_labels = warp_image(source_labels, deformation, align_corners=align_corners)  # (B, K+1, h, w)
+    return (warped_labels * driving_labels).sum(1, keepdim=True).clamp(0, 1)              # (B, 1, h, w)
+
+
+# --- from notebooks/03_dense_motion.py, cell 38 ---
 def check_keypoints(kp, batch_size, num_kp, name, like=None):
     """Raise FommTeachError unless ``kp`` is a dict with finite 'value' (B, K, 2) and optional 'jacobian' (B, K, 2, 2),
     of the dtype and on the device of ``like`` (the source image) when it is given."""
@@ -103,9 +118,9 @@ def check_keypoints(kp, batch_size, num_kp, name, like=None):
             raise FommTeachError(f"{name}['{key}'] contains NaN or infinite values.")
 
 
-# --- from notebooks/03_dense_motion.py, cell 38 ---
+# --- from notebooks/03_dense_motion.py, cell 39 ---
 class DenseMotionNetwork(nn.Module):
-    """Predicts the dense backward flow T̂_{S←D} (Eq. 7) and the occlusion map from keypoints (spec §3).
+    """Predicts the dense backward flow T̂_{S←D} (paper Eq. 7) and the occlusion map from keypoints.
 
     Arguments are the authors' (``dense_motion_params`` of a config, plus ``num_kp``,
     ``num_channels`` and ``estimate_occlusion_map`` from the generator), and ``align_corners``:
@@ -151,7 +166,7 @@ class DenseMotionNetwork(nn.Module):
         return self.predict_motion(self.downsample(source_image), kp_driving, kp_source)
 
     def downsample(self, source_image):
-        """Step 1 of spec §3: the source at the working resolution, (B, C, H, W) -> (B, C, h, w).
+        """Step 1 of §3.8: the source at the working resolution, (B, C, H, W) -> (B, C, h, w).
 
         It depends on the source only, so an animation computes it once (chapter 07).
         """
@@ -160,7 +175,7 @@ class DenseMotionNetwork(nn.Module):
         return source_image
 
     def predict_motion(self, source_downsampled, kp_driving, kp_source):
-        """Steps 2-9 of spec §3 on an already downsampled source (B, C, h, w); returns forward's dict.
+        """Steps 2-6 of §3.8 on an already downsampled source (B, C, h, w); returns forward's dict.
 
         The source may have batch 1 while the keypoints have batch B: it is broadcast to every frame.
         """

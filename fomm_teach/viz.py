@@ -307,7 +307,7 @@ def toy_dense_motion(kp_source: dict, kp_driving: dict, spatial_size) -> dict:
     'warped' (1, 3, H, W); 'occlusion_map' (1, 1, H, W), 1 where the source shows the pixel.
     """
     from fomm_teach.dense_motion import (dense_deformation, deform_source, heatmap_representation,
-                                         sparse_motions_with_background)
+                                         ideal_occlusion_map, sparse_motions_with_background)
 
     source, source_parts = render_toy_parts(kp_source["value"], kp_source["jacobian"], spatial_size)
     driving, driving_parts = render_toy_parts(kp_driving["value"], kp_driving["jacobian"], spatial_size)
@@ -315,7 +315,6 @@ def toy_dense_motion(kp_source: dict, kp_driving: dict, spatial_size) -> dict:
     mask = torch.cat([1 - driving_parts.sum(1, keepdim=True), driving_parts], dim=1)      # (1, K+1, H, W)
     source_labels = torch.cat([1 - source_parts.sum(1, keepdim=True), source_parts], dim=1)  # (1, K+1, H, W)
     deformation = dense_deformation(mask, sparse_motions)                                 # (1, H, W, 2)
-    warped_labels = deform_source(source_labels, deformation[:, None])[:, 0]              # (1, K+1, H, W)
     return {
         "source": source,
         "driving": driving,
@@ -324,7 +323,7 @@ def toy_dense_motion(kp_source: dict, kp_driving: dict, spatial_size) -> dict:
         "mask": mask,
         "deformation": deformation,
         "warped": deform_source(source, deformation[:, None])[:, 0],
-        "occlusion_map": (warped_labels * mask).sum(1, keepdim=True).clamp(0, 1),
+        "occlusion_map": ideal_occlusion_map(source_labels, mask, deformation),
     }
 
 

@@ -19,10 +19,14 @@
 # **Learning goals.** After this chapter you can
 # 1. build the $K{+}1$ sparse motions (the $K$ keypoint motions plus an identity "background" motion);
 # 2. warp the source image with each of them into $K{+}1$ *deformed sources*;
-# 3. write the *heatmap representation* (Eq. 6) that tells the network where keypoints moved;
-# 4. combine the motions into one dense flow with soft masks (Eq. 7) and read such a flow as a colour
-#    wheel;
-# 5. say what the occlusion map is for, and where the network's 44 input channels come from.
+# 3. write the *heatmap representation* (paper Eq. 6) that tells the network where keypoints moved;
+# 4. combine the motions into one dense flow with soft masks (paper Eq. 7) and read such a flow as a
+#    colour wheel;
+# 5. compute the ideal occlusion map of a scene whose parts you know, say what the network's occlusion
+#    map is for, and where the network's 44 input channels come from.
+#
+# The symbols ($p_k$, $J_k$, $\mathcal{T}_{S\leftarrow D}$, $K$, the heatmaps $\mathcal{H}_k$ and
+# $H_k$, the tensor shapes) are those of the notation table in `00_start_here` (§0.4).
 #
 # We work on a toy scene with three rigid, textured squares, because there we know the **right
 # answer** for every mask and every pixel. The network itself starts untrained; chapter 06 trains it.
@@ -51,7 +55,7 @@ spatial_size = (image_size, image_size)
 # notebook is copied into that module by `make export`.
 
 # %% tags=["export"]
-"""Dense motion network (Siarohin et al. 2019, Sec. 3.1-3.2; spec §3): K keypoint motions -> one flow.
+"""Dense motion network (Siarohin et al. 2019, Sec. 3.1-3.2; the authors' modules/dense_motion.py): K keypoint motions -> one flow.
 
 Shapes use B = batch, K = num_kp, C = channels, (H, W) = the (downsampled) working resolution.
 """
@@ -113,7 +117,7 @@ plt.show()
 # %% [markdown]
 # ## 3.2 K + 1 sparse motions: one per keypoint, plus the background
 #
-# Chapter 02's `sparse_motion` gives the $K$ grids $\mathcal{T}_k(z)$ of Eq. 4. The paper adds one
+# Chapter 02's `sparse_motion` gives the $K$ grids $\mathcal{T}_k(z)$ of paper Eq. 4. The paper adds one
 # more motion for everything that does not move: the **background**, part 0, whose motion is the
 # identity, $\mathcal{T}_0(z) = z$. The authors put it **first**, so part $k$ of the dense motion
 # network is keypoint $k-1$ of the detector; a checkpoint's mask channels follow that order.
@@ -210,7 +214,7 @@ fig.suptitle("Deformed sources: S^k matches the driving frame on part k, and onl
 plt.show()
 
 # %% [markdown]
-# ## 3.4 The heatmap representation (Eq. 6)
+# ## 3.4 The heatmap representation (paper Eq. 6)
 #
 # The deformed sources show *what* each motion does; the network also needs to know *where*
 # the keypoints are. The authors encode this as a difference of Gaussians per keypoint,
@@ -219,19 +223,22 @@ plt.show()
 # \qquad \sigma = 0.01,$$
 #
 # **driving minus source**: positive where the keypoint is now, negative where it came from.
-# (The paper prints the exponent as $-(\cdot)^2/\sigma$; the code, which we follow, uses
-# `kp2gaussian` with its factor ½, i.e. a standard deviation of 0.1.) The background gets an
+# (The paper prints the exponent as $-(\cdot)^2/\sigma$, without the ½; the authors' code, which we
+# follow, uses `kp2gaussian` of chapter 02 with its factor ½, i.e. a standard deviation of 0.1.)
+# This $H_k$ is not the detector's softmax heatmap $\mathcal{H}_k$ of chapter 01. The background gets an
 # all-zero map, prepended as part 0, so that heatmap $k$ and deformed source $k$ line up.
 
 # %% tags=["exercise"]
 def heatmap_representation(kp_driving, kp_source, spatial_size, kp_variance=0.01):
-    """Eq. 6 with a zero background map first. Returns (B, K+1, 1, H, W)."""
+    """Paper Eq. 6 (driving minus source, kp2gaussian) with a zero background map first. Returns (B, K+1, 1, H, W)."""
     raise NotImplementedError("Exercise 3.2: kp2gaussian of driving minus source, then prepend zeros")
 
 
 # %% tags=["solution", "export"]
 def heatmap_representation(kp_driving, kp_source, spatial_size, kp_variance=0.01):
-    """Eq. 6: H_k(z) = G(z; p^D_k) − G(z; p^S_k), with an all-zero map for the background part 0.
+    """Paper Eq. 6: H_k(z) = G(z; p^D_k) − G(z; p^S_k), with an all-zero map for the background part 0.
+
+    G is kp2gaussian, exp(-0.5 |z - p|² / kp_variance) as in the authors' code (the paper omits the ½).
 
     kp_driving, kp_source: keypoint dicts with 'value' (B, K, 2). spatial_size: (H, W).
     Returns (B, K+1, 1, H, W): the middle axis lets it sit beside the deformed sources' channels.
@@ -290,7 +297,7 @@ print("channel codes (10·part + kind):", order)
 print("channels for K = 10, RGB:", hourglass_input(torch.zeros(1, 11, 1, 4, 4), torch.zeros(1, 11, 3, 4, 4)).shape[1])
 
 # %% [markdown]
-# ## 3.6 Masks and the dense motion (Eq. 7)
+# ## 3.6 Masks and the dense motion (paper Eq. 7)
 #
 # An hourglass (chapter 01) reads the 44 channels and a 7×7 convolution turns its features into
 # $K{+}1$ logits per pixel; a **softmax over the parts** makes them masks $M_k(z) \ge 0$ with
@@ -299,23 +306,14 @@ print("channels for K = 10, RGB:", hourglass_input(torch.zeros(1, 11, 1, 4, 4), 
 # $$\hat{\mathcal{T}}_{S\leftarrow D}(z) = M_0(z)\, z + \sum_{k=1}^{K} M_k(z)\,\Big(p^S_k + J_k\,(z - p^D_k)\Big)
 #   = \sum_{k=0}^{K} M_k(z)\,\mathcal{T}_k(z). \qquad (7)$$
 
-# %% tags=["exercise"]
+# %% tags=["export"]
 def dense_deformation(mask, sparse_motions):
-    """Eq. 7. mask: (B, K+1, H, W); sparse_motions: (B, K+1, H, W, 2). Returns (B, H, W, 2)."""
-    raise NotImplementedError("Exercise 3.3: weight each sparse motion by its mask and sum over parts")
-
-
-# %% tags=["solution", "export"]
-def dense_deformation(mask, sparse_motions):
-    """Eq. 7: T̂(z) = Σ_{k=0..K} M_k(z) · T_k(z), a per-pixel convex combination of the part motions.
+    """Paper Eq. 7: T̂(z) = Σ_{k=0..K} M_k(z) · T_k(z), a per-pixel convex combination of the part motions.
 
     mask: (B, K+1, H, W), softmax over parts; sparse_motions: (B, K+1, H, W, 2). Returns (B, H, W, 2).
     """
     return (mask.unsqueeze(-1) * sparse_motions).sum(dim=1)   # (B, K+1, H, W, 2) -> (B, H, W, 2)
 
-
-# %%
-dense_deformation = checks.check_dense_deformation(dense_deformation)
 
 # %% [markdown]
 # What masks *should* a trained network predict? In the toy scene we know: pixel $z$ of the driving
@@ -354,16 +352,53 @@ plt.show()
 # With `estimate_occlusion_map=True` a second 7×7 convolution on the hourglass features predicts
 # one more map, squashed by a sigmoid: $\hat{\mathcal{O}}_{S\leftarrow D}(z) \in [0, 1]$, close to 0
 # where the driving frame shows something the source cannot supply. Chapter 04 multiplies the
-# generator's warped features by it (Eq. 8) so the decoder knows where to *inpaint*.
+# generator's warped features by it (paper Eq. 8) so the decoder knows where to *inpaint*.
 #
-# In the toy scene we can compute the ideal map: pixel $z$ is visible if the part the source shows
-# at $\hat{\mathcal{T}}(z)$ is the part the driving frame shows at $z$. We warp the source's one-hot
-# part labels with the dense flow and compare.
+# What should a trained network predict there? In the toy scene we can compute the **ideal** map,
+# because we know which part every pixel shows, in both frames: the *part labels*, one map per part
+# ($K{+}1$ maps, part 0 = background, summing to 1 at every pixel). The driving frame's labels are
+# the ideal masks above. A driving pixel $z$ is visible in the source when the part the driving frame
+# shows at $z$ is the part the source shows **where the flow reads**, at $\hat{\mathcal{T}}(z)$:
+#
+# $$\mathcal{O}^{\text{ideal}}(z) = \sum_{k=0}^{K} L^S_k\big(\hat{\mathcal{T}}(z)\big)\, L^D_k(z)
+# \in [0, 1],$$
+#
+# with $L^S$, $L^D$ the labels of the source and the driving frame (soft at anti-aliased edges).
+# Where $\hat{\mathcal{T}}(z)$ falls outside the source, nothing can be read: the map is 0 there.
+#
+# **Exercise 3.3.** Implement `ideal_occlusion_map(source_labels, driving_labels, deformation)`.
+# Think about which of the two label sets has to be moved, and in which frame the result lives;
+# you have already written the function that reads an image at the positions of a flow.
+
+# %% tags=["exercise"]
+def ideal_occlusion_map(source_labels, driving_labels, deformation, align_corners=True):
+    """1 where the driving frame's part at z is the part the source shows at T̂(z), else 0 (soft at edges).
+
+    source_labels: (B, K+1, H, W); driving_labels: (B, K+1, h, w); deformation: (B, h, w, 2).
+    Returns (B, 1, h, w) in [0, 1].
+    """
+    raise NotImplementedError("Exercise 3.3: compare the driving labels with the source labels, read where the flow points")
+
+
+# %% tags=["solution", "export"]
+def ideal_occlusion_map(source_labels, driving_labels, deformation, align_corners=True):
+    """The occlusion map a perfect network would predict, from known part labels (not part of the model).
+
+    O(z) = Σ_k L^S_k(T̂(z)) · L^D_k(z): the source's labels read where the backward flow points
+    (zero outside the source), compared with the driving frame's labels at z.
+    source_labels: (B, K+1, H, W); driving_labels: (B, K+1, h, w); deformation: (B, h, w, 2).
+    Returns (B, 1, h, w) in [0, 1].
+    """
+    warped_labels = warp_image(source_labels, deformation, align_corners=align_corners)  # (B, K+1, h, w)
+    return (warped_labels * driving_labels).sum(1, keepdim=True).clamp(0, 1)              # (B, 1, h, w)
+
 
 # %%
-source_labels = torch.cat([1 - source_parts.sum(1, keepdim=True), source_parts], dim=1)        # (1, K+1, H, W)
-warped_labels = deform_source(source_labels, deformation[:, None], align_corners=True)[:, 0]  # (1, K+1, H, W)
-ideal_occlusion = (warped_labels * ideal_mask).sum(1, keepdim=True).clamp(0, 1)                # (1, 1, H, W)
+ideal_occlusion_map = checks.check_ideal_occlusion_map(ideal_occlusion_map)
+
+# %%
+source_labels = torch.cat([1 - source_parts.sum(1, keepdim=True), source_parts], dim=1)  # (1, K+1, H, W)
+ideal_occlusion = ideal_occlusion_map(source_labels, ideal_mask, deformation)             # (1, 1, H, W)
 
 fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.4), layout="constrained")
 viz.show_image(axes[0], warped[0], "source warped by T̂")
@@ -386,13 +421,14 @@ plt.show()
 # 2. heatmap representation (3.4) and sparse motions (3.2) at that resolution;
 # 3. deformed sources (3.3), stored as `sparse_deformed`;
 # 4. the 44-channel input (3.5) → `Hourglass` → 7×7 conv → softmax over parts: `mask`;
-# 5. Eq. 7: `deformation`, shape (B, H, W, 2);
+# 5. paper Eq. 7: `deformation`, shape (B, H, W, 2);
 # 6. optionally a 7×7 conv → sigmoid: `occlusion_map`.
 #
 # Submodule names (`hourglass`, `mask`, `occlusion`, `down`) and their registration order are the
 # authors', so an official checkpoint loads with `strict=True`. One argument is ours:
 # `align_corners` (default `True`) fixes the `grid_sample` convention, which the authors' code
-# leaves to the torch version (spec, Subtlety 1).
+# leaves to the torch version: torch 1.0, which they trained with, behaved like `True`; since
+# torch 1.3 the default is `False` (chapter 04, §4.3, shows the difference).
 
 # %% tags=["export"]
 def check_keypoints(kp, batch_size, num_kp, name, like=None):
@@ -420,7 +456,7 @@ def check_keypoints(kp, batch_size, num_kp, name, like=None):
 
 # %% tags=["export"]
 class DenseMotionNetwork(nn.Module):
-    """Predicts the dense backward flow T̂_{S←D} (Eq. 7) and the occlusion map from keypoints (spec §3).
+    """Predicts the dense backward flow T̂_{S←D} (paper Eq. 7) and the occlusion map from keypoints.
 
     Arguments are the authors' (``dense_motion_params`` of a config, plus ``num_kp``,
     ``num_channels`` and ``estimate_occlusion_map`` from the generator), and ``align_corners``:
@@ -466,7 +502,7 @@ class DenseMotionNetwork(nn.Module):
         return self.predict_motion(self.downsample(source_image), kp_driving, kp_source)
 
     def downsample(self, source_image):
-        """Step 1 of spec §3: the source at the working resolution, (B, C, H, W) -> (B, C, h, w).
+        """Step 1 of §3.8: the source at the working resolution, (B, C, H, W) -> (B, C, h, w).
 
         It depends on the source only, so an animation computes it once (chapter 07).
         """
@@ -475,7 +511,7 @@ class DenseMotionNetwork(nn.Module):
         return source_image
 
     def predict_motion(self, source_downsampled, kp_driving, kp_source):
-        """Steps 2-9 of spec §3 on an already downsampled source (B, C, h, w); returns forward's dict.
+        """Steps 2-6 of §3.8 on an already downsampled source (B, C, h, w); returns forward's dict.
 
         The source may have batch 1 while the keypoints have batch B: it is broadcast to every frame.
         """
@@ -634,7 +670,9 @@ explorer
 #   $K = 10$.
 # - A softmax over parts gives masks; the dense flow is the masked sum of the motions (Eq. 7). When
 #   source and driving keypoints coincide, it is the identity whatever the masks.
-# - No flow can show what the source does not contain; the occlusion map marks those pixels.
+# - No flow can show what the source does not contain; the occlusion map marks those pixels. With
+#   known part labels the ideal map is the source's labels read at $\hat{\mathcal{T}}(z)$ compared
+#   with the driving frame's labels at $z$.
 # - A photometric loss alone already pulls the masks toward the moving parts (the one-pair fit).
 # - `grid_sample` is always called with an explicit `align_corners` that matches the coordinate grid.
 #
@@ -651,3 +689,32 @@ explorer
 # 5. Why is the occlusion map a sigmoid (independent per pixel) while the masks are a softmax?
 # 6. In the one-pair fit, square 2's mask stayed empty. Turn square 2 by 180° instead of −60° (in
 #    `kp_driving`) and fit again: does it get a mask now? Why?
+#
+# <details><summary>Short answers</summary>
+#
+# 1. In most training videos the background does not move, and the identity is then exactly right
+#    for every background pixel without spending a keypoint on it. An average of the keypoint
+#    motions would drag the background along with the object. With a moving camera the background
+#    moves too: the identity is wrong there, and the model has to spend keypoints (and masks) on the
+#    background or leave it to the generator's inpainting.
+# 2. At each pixel the flow can only lie between the $K{+}1$ candidate positions $\mathcal{T}_k(z)$.
+#    Take one keypoint whose motion says "read from 0.2 to the left" and the background's "read
+#    from here": every mask gives a flow between those two. A pixel of a second object that moved
+#    the other way, and has no keypoint of its own, needs a flow to the right, which no mask reaches.
+# 3. Yes: $\mathcal{T}_k$ is affine, and a turn by 180° is just another affine map, exact for a rigid
+#    square; $S^k$ shows the square turned, notch in the opposite corner. A zero-order motion only
+#    translates, so $S^k$ would show the square unturned, and no convex combination of translations
+#    turns it; the detector would have to place several keypoints on the part and approximate the
+#    turn piece by piece.
+# 4. Where each keypoint came from. With both Gaussians the sign says "now" (positive) and "before"
+#    (negative), a keypoint that did not move cancels to zero, and the distance between the two
+#    blobs says how far it moved. The driving Gaussians alone only say where the parts are now.
+# 5. The masks share one pixel among the $K{+}1$ motions: the weights must sum to 1, which a softmax
+#    over the parts guarantees. Visibility is one separate yes/no question per pixel, independent of
+#    which motion wins, so it gets its own sigmoid; a pixel can be occluded whatever the masks say.
+# 6. Turned by 180° on the spot, the square's shading and notch are upside down in the driving frame,
+#    so the background's identity motion now reads the wrong colours there, and only the square's own
+#    motion reconstructs it: the loss now gains from giving the square a mask, so expect one. (The
+#    fit depends on its few steps and its start: run it and look.)
+#
+# </details>

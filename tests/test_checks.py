@@ -357,6 +357,8 @@ def test_a_wrong_value_shows_expected_and_got_around_the_worst_element(lenient, 
         ("check_tps_offset", "tps_offset:no_epsilon", "U(0) must be 0, not NaN"),
         ("check_epoch_means", lambda steps: {k: sum(s.get(k, 0.0) for s in steps) for k in (steps[0] if steps else {})},
          "the mean, not the sum"),
+        ("check_ideal_occlusion_map", lambda source, driving, flow, align_corners=True:
+         (source * driving).sum(1, keepdim=True).clamp(0, 1), "read where the flow points"),
         ("check_discriminator_feature_sizes",
          lambda size, num_blocks=4: list(itertools.accumulate(range(num_blocks), lambda s, _: (s - 3) // 2,
                                                               initial=size))[1:],  # pools after every block

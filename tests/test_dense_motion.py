@@ -1,10 +1,10 @@
-"""DenseMotionNetwork (spec §3): layout, shapes, Eq. 6/7 properties, background = part 0, errors."""
+"""DenseMotionNetwork (the authors' modules/dense_motion.py): layout, shapes, Eq. 6/7 properties, background = part 0, the ideal occlusion map, errors."""
 
 import pytest
 import torch
 
 from fomm_teach.dense_motion import (DenseMotionNetwork, deform_source, dense_deformation, heatmap_representation,
-                                     hourglass_input, sparse_motions_with_background)
+                                     hourglass_input, ideal_occlusion_map, sparse_motions_with_background)
 from fomm_teach.errors import FommTeachError
 from fomm_teach.motion import kp2gaussian, make_coordinate_grid
 from official_layout import SECTIONS
@@ -187,7 +187,7 @@ def test_chapter_03_checkers_accept_the_library_and_reject_wrong_answers(capsys,
     monkeypatch.delenv("FOMM_TEACH_STRICT", raising=False)
     for checker, library in [(checks.check_heatmap_representation, heatmap_representation),
                              (checks.check_deform_source, deform_source),
-                             (checks.check_dense_deformation, dense_deformation)]:
+                             (checks.check_ideal_occlusion_map, ideal_occlusion_map)]:
         def learners(*args, library=library, **kwargs):  # the library's code as the learner's own function
             return library(*args, **kwargs)
         assert checker(learners) is learners
@@ -202,16 +202,36 @@ def test_chapter_03_checkers_accept_the_library_and_reject_wrong_answers(capsys,
     def default_align_corners(source_image, sparse_motions, align_corners=True):      # ignores the argument
         return deform_source(source_image, sparse_motions, align_corners=False)
 
-    def mean_not_weighted(mask, sparse_motions):
-        return sparse_motions.mean(dim=1)
+    def labels_not_warped(source_labels, driving_labels, deformation, align_corners=True):   # compares at z
+        return (source_labels * driving_labels).sum(1, keepdim=True).clamp(0, 1)
 
     for checker, wrong, library in [
         (checks.check_heatmap_representation, source_minus_driving, heatmap_representation),
         (checks.check_heatmap_representation, background_last, heatmap_representation),
         (checks.check_deform_source, default_align_corners, deform_source),
-        (checks.check_dense_deformation, mean_not_weighted, dense_deformation),
+        (checks.check_ideal_occlusion_map, labels_not_warped, ideal_occlusion_map),
     ]:
         fallback = checker(wrong)  # the library's function, remembering the learner's
         assert fallback is not wrong and checks.learner_function(fallback) is wrong
         assert fallback.__wrapped__ is library
         assert "❌" in capsys.readouterr().out
+
+
+def test_ideal_occlusion_map_marks_what_the_source_cannot_show():
+    """Two parts: the source shows part 1 on the left half, the driving frame on the right half. With a
+    flow that reads the left half for the right one, the right half is visible (1) and the left half,
+    which reads outside the source, is not (0)."""
+    h, w = 4, 8
+    source_part = torch.zeros(1, 1, h, w)
+    source_part[..., : w // 2] = 1
+    driving_part = source_part.flip(-1)
+    source_labels = torch.cat([1 - source_part, source_part], dim=1)                  # (1, 2, H, W)
+    driving_labels = torch.cat([1 - driving_part, driving_part], dim=1)               # (1, 2, H, W)
+    shift = torch.tensor([2 * (w // 2) / (w - 1), 0.0])                               # w/2 pixels to the left
+    deformation = make_coordinate_grid((h, w))[None] - shift                          # (1, H, W, 2)
+    occlusion = ideal_occlusion_map(source_labels, driving_labels, deformation)       # (1, 1, H, W)
+    assert occlusion.shape == (1, 1, h, w)
+    assert torch.allclose(occlusion[..., w // 2:], torch.ones(1, 1, h, w // 2), atol=1e-6)
+    assert torch.allclose(occlusion[..., : w // 2], torch.zeros(1, 1, h, w // 2), atol=1e-6)
+    identity = make_coordinate_grid((h, w))[None]
+    assert torch.allclose(ideal_occlusion_map(source_labels, source_labels, identity), torch.ones(1, 1, h, w))
