@@ -988,65 +988,75 @@ def check_deform_input(fn: Callable) -> Callable:
     return check_function(fn, deform_input, cases, name="deform_input", hints=hints)
 
 
-def check_apply_occlusion(fn: Callable) -> Callable:
-    """Exercise 4.2: Eq. 8, multiply the warped features by the (resized) occlusion map."""
-    from fomm_teach.generator import apply_occlusion
-
-    generator = seeded_generator(42)
-    features = torch.randn(2, 4, 8, 8, generator=generator)                                   # (B, C, H, W)
-    cases = [
-        ("map at the features' size", (features, torch.rand(2, 1, 8, 8, generator=generator)), {}),
-        ("map at twice the size (resized)", (features, torch.rand(2, 1, 16, 16, generator=generator)), {}),
-        ("map 5×11 for 8×8 features", (features, torch.rand(2, 1, 5, 11, generator=generator)), {}),
-        ("all-zero map switches everything off", (features, torch.zeros(2, 1, 8, 8)), {}),
-    ]
+def check_warp_features(fn: Callable) -> Callable:
+    """Exercise 4.2: paper Eq. 8, ξ' = Ô ⊙ f_w(ξ, T̂): warp the features, then multiply by the (resized) map."""
     import torch.nn.functional as F
 
-    def resized(mode, align):
-        def wrong(features, occlusion_map):
-            return features * F.interpolate(occlusion_map, size=features.shape[2:], mode=mode, align_corners=align)
-        return wrong
+    from fomm_teach.generator import deform_input, warp_features
+    from fomm_teach.keypoints import make_coordinate_grid
 
-    hints = [
-        Hint("resize the map bilinearly with align_corners=False, as the authors do.", resized("bilinear", True)),
-        Hint("resize the map bilinearly (mode='bilinear', align_corners=False), not with the nearest pixel.",
-             resized("nearest", None)),
-        Hint("Eq. 8 is a product ξ' = Ô ⊙ f_w(ξ, T̂), not a blend with (1 − Ô).",
-             lambda features, occlusion_map: features * (1 - F.interpolate(
-                 occlusion_map, size=features.shape[2:], mode="bilinear", align_corners=False))),
-    ]
-    return check_function(fn, apply_occlusion, cases, name="apply_occlusion", hints=hints)
+    generator = seeded_generator(42)
+    features = torch.randn(2, 4, 8, 8, generator=generator)                                   # (B, c, H', W')
 
+    def motion(h, w, occlusion=True):
+        flow = make_coordinate_grid((h, w))[None] + 0.5 * (torch.rand(2, h, w, 2, generator=generator) - 0.5)
+        out = {"deformation": flow}                                                            # (B, h, w, 2)
+        if occlusion:
+            out["occlusion_map"] = torch.rand(2, 1, h, w, generator=generator)                 # (B, 1, h, w)
+        return out
 
-def check_discriminator_feature_sizes(fn: Callable) -> Callable:
-    """Exercise 4.3: the side length of each discriminator block's output."""
-    from fomm_teach.discriminator import discriminator_feature_sizes
-
+    same, larger = motion(8, 8), motion(16, 16)
     cases = [
-        ("256 px, 4 blocks (vox-256)", (256,), {}),
-        ("64 px, 4 blocks", (64,), {}),
-        ("odd size 101, 3 blocks", (101, 3), {}),
-        ("one block (no pooling)", (10,), {"num_blocks": 1}),
-        ("too small: 20 px, 4 blocks", (20, 4), {}),
+        ("flow and map at the features' size", (features, same), {}),
+        ("flow and map at twice the size (both resized)", (features, larger), {}),
+        ("flow and map 6×10 for 8×8 features", (features, motion(6, 10)), {}),
+        ("no occlusion map: the warp alone", (features, motion(8, 8, occlusion=False)), {}),
+        ("all-zero map switches everything off", (features, {**same, "occlusion_map": torch.zeros(2, 1, 8, 8)}), {}),
+        ("align_corners=False", (features, larger), {"align_corners": False}),
     ]
-    def sizes(shrink, pool_last):
-        def wrong(image_size, num_blocks=4):
-            out = []
-            for i in range(num_blocks):
-                image_size = image_size - shrink
-                if pool_last or i != num_blocks - 1:
-                    image_size = image_size // 2
-                out.append(image_size)
-            return out
+
+    def resized(occlusion_map, size, mode="bilinear", align=False):
+        if occlusion_map.shape[2:] == size:
+            return occlusion_map
+        return F.interpolate(occlusion_map, size=size, mode=mode, align_corners=None if mode == "nearest" else align)
+
+    def masked_before_warping(features, dense_motion, align_corners=True):
+        if "occlusion_map" in dense_motion:
+            features = features * resized(dense_motion["occlusion_map"], features.shape[2:])
+        return deform_input(features, dense_motion["deformation"], align_corners)
+
+    def blended(features, dense_motion, align_corners=True):
+        warped = deform_input(features, dense_motion["deformation"], align_corners)
+        if "occlusion_map" not in dense_motion:
+            return warped
+        occlusion = resized(dense_motion["occlusion_map"], features.shape[2:])
+        return occlusion * warped + (1 - occlusion) * features
+
+    def with_map(map_of):
+        def wrong(features, dense_motion, align_corners=True):
+            warped = deform_input(features, dense_motion["deformation"], align_corners)
+            if "occlusion_map" not in dense_motion:
+                return warped
+            return warped * map_of(dense_motion["occlusion_map"], features.shape[2:])
         return wrong
 
     hints = [
-        Hint("a 4×4 convolution without padding shrinks the side by 3 (s → s − 3) before the pooling.", sizes(0, False)),
-        Hint("a 4×4 convolution without padding shrinks the side by 3, not by 4.", sizes(4, False)),
-        Hint("the last block does not pool: only the blocks before it halve the size.", sizes(3, True)),
+        Hint("warp first, then multiply: the occlusion map is indexed by the driving frame's pixels z, "
+             "like the flow, not by the source's.", masked_before_warping),
+        Hint("Eq. 8 is a product ξ' = Ô ⊙ f_w(ξ, T̂), not a blend with the un-warped features.", blended),
+        Hint("multiply by Ô itself, not by 1 − Ô: the map is 1 where the source shows the pixel.",
+             with_map(lambda occlusion, size: 1 - resized(occlusion, size))),
+        Hint("the occlusion map is not applied: multiply by dense_motion['occlusion_map'] when the dict has one.",
+             lambda features, dense_motion, align_corners=True: deform_input(
+                 features, dense_motion["deformation"], align_corners)),
+        Hint("resize the map bilinearly with align_corners=False, as the authors do.",
+             with_map(lambda occlusion, size: resized(occlusion, size, align=True))),
+        Hint("resize the map bilinearly (mode='bilinear', align_corners=False), not with the nearest pixel.",
+             with_map(lambda occlusion, size: resized(occlusion, size, mode="nearest"))),
+        Hint("pass align_corners on to the warp (deform_input / grid_sample).",
+             lambda features, dense_motion, align_corners=True: warp_features(features, dense_motion)),
     ]
-    return check_function(fn, discriminator_feature_sizes, cases, name="discriminator_feature_sizes", atol=0, rtol=0,
-                          hints=hints)
+    return check_function(fn, warp_features, cases, name="warp_features", hints=hints)
 
 
 # --- chapter 06 ---

@@ -2,7 +2,7 @@
 
 
 # --- from notebooks/04_generator.py, cell 5 ---
-"""Occlusion-aware generator (Siarohin et al. 2019, Sec. 3.2; spec §4): encode, warp, mask, decode.
+"""Occlusion-aware generator (Siarohin et al. 2019, Sec. 3.2; the authors' modules/generator.py): encode, warp, mask, decode.
 
 Shapes use B = batch, C = channels, (H, W) = image size, (h, w) = the dense motion's resolution.
 """
@@ -15,7 +15,7 @@ from fomm_teach.dense_motion import DenseMotionNetwork
 from fomm_teach.motion import warp_image
 
 
-# --- from notebooks/04_generator.py, cell 10 ---
+# --- from notebooks/04_generator.py, cell 12 ---
 def deform_input(inp, deformation, align_corners=True):
     """f_w(ξ, T̂): warp a feature map with a backward flow, out(z) = inp(T̂(z)) (bilinear, zero padding).
 
@@ -31,22 +31,28 @@ def deform_input(inp, deformation, align_corners=True):
     return warp_image(inp, deformation, align_corners=align_corners)                                # (B, C, H, W)
 
 
-# --- from notebooks/04_generator.py, cell 19 ---
-def apply_occlusion(features, occlusion_map):
-    """Eq. 8: ξ' = Ô ⊙ f_w(ξ, T̂), a product (no blend with un-warped features).
-
-    features: (B, C, H, W) warped features; occlusion_map: (B, 1, h, w) in [0, 1], resized
-    bilinearly (align_corners=False, as in the authors' code) if (h, w) ≠ (H, W). Returns (B, C, H, W).
-    """
-    if occlusion_map.shape[2:] != features.shape[2:]:
-        occlusion_map = F.interpolate(occlusion_map, size=features.shape[2:], mode="bilinear",
-                                      align_corners=False)                                  # (B, 1, H, W)
-    return features * occlusion_map                                                          # (B, C, H, W)
-
-
 # --- from notebooks/04_generator.py, cell 23 ---
+def warp_features(features, dense_motion, align_corners=True):
+    """Paper Eq. 8: ξ' = Ô ⊙ f_w(ξ, T̂), the features warped by the flow, then multiplied by the occlusion map.
+
+    features: (B, c, H', W'), the encoder's features ξ of the source.  dense_motion: the dense motion
+    network's dict, 'deformation' (B, h, w, 2) and, if estimated, 'occlusion_map' (B, 1, h, w) in [0, 1];
+    both are resized bilinearly (align_corners=False, as in the authors' code) when (h, w) ≠ (H', W').
+    The map is a product, not a blend with un-warped features.  Returns (B, c, H', W').
+    """
+    out = deform_input(features, dense_motion["deformation"], align_corners)                    # (B, c, H', W')
+    if "occlusion_map" in dense_motion:
+        occlusion_map = dense_motion["occlusion_map"]                                           # (B, 1, h, w)
+        if occlusion_map.shape[2:] != out.shape[2:]:
+            occlusion_map = F.interpolate(occlusion_map, size=out.shape[2:], mode="bilinear",
+                                          align_corners=False)                                  # (B, 1, H', W')
+        out = out * occlusion_map                                                               # (B, c, H', W')
+    return out
+
+
+# --- from notebooks/04_generator.py, cell 28 ---
 class OcclusionAwareGenerator(nn.Module):
-    """Generator of Sec. 3.2: encode the source, warp the features by T̂, mask by Ô (Eq. 8), decode.
+    """Generator of paper Sec. 3.2: encode the source, warp the features by T̂, mask by Ô (Eq. 8), decode.
 
     Arguments are the authors' (``generator_params`` plus ``common_params`` of a config) and
     ``align_corners``, the ``grid_sample`` convention used here and in the dense motion network.
@@ -126,11 +132,8 @@ class OcclusionAwareGenerator(nn.Module):
         return out
 
     def warp_features(self, features, dense_motion):
-        """Eq. 8: ξ' = Ô ⊙ f_w(ξ, T̂). features (B, c, H', W'); dense_motion: the dense motion network's dict."""
-        out = deform_input(features, dense_motion["deformation"], self.align_corners)  # (B, c, H', W')
-        if "occlusion_map" in dense_motion:
-            out = apply_occlusion(out, dense_motion["occlusion_map"])                  # (B, c, H', W')
-        return out
+        """Paper Eq. 8 with this generator's align_corners (the module's warp_features). (B, c, H', W') -> same."""
+        return warp_features(features, dense_motion, self.align_corners)
 
     def decode(self, features):
         """`bottleneck`, `up_blocks`, `final` and a sigmoid: (B, c, H', W') -> prediction (B, C, H, W)."""

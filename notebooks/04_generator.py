@@ -19,9 +19,12 @@
 # **Learning goals.** After this chapter you can
 # 1. warp a feature map with a flow computed at another resolution;
 # 2. explain why `align_corners` decides whether the "identity" warp is the identity;
-# 3. apply the occlusion map as the paper does (Eq. 8: a product, not a blend);
+# 3. write the generator's middle step: warp the source's features with the flow and switch off,
+#    with the occlusion map, what the source cannot show (paper Eq. 8: a product, not a blend);
 # 4. trace every tensor of `OcclusionAwareGenerator` from the source image to `prediction`;
-# 5. read the discriminator you will train against in chapter 05, and compute its patch-map size.
+# 5. read the discriminator you will train against in chapter 05, and its patch-map size.
+#
+# Symbols and shapes follow the notation table of `00_start_here` (§0.4).
 
 # %%
 from fomm_teach import checks
@@ -48,7 +51,7 @@ spatial_size = (image_size, image_size)
 # this notebook there (and the last section's cells into `fomm_teach/discriminator.py`).
 
 # %% tags=["export"]
-"""Occlusion-aware generator (Siarohin et al. 2019, Sec. 3.2; spec §4): encode, warp, mask, decode.
+"""Occlusion-aware generator (Siarohin et al. 2019, Sec. 3.2; the authors' modules/generator.py): encode, warp, mask, decode.
 
 Shapes use B = batch, C = channels, (H, W) = image size, (h, w) = the dense motion's resolution.
 """
@@ -83,13 +86,22 @@ toy = viz.toy_dense_motion(kp_source, kp_driving, spatial_size)
 source_image, driving_image = toy["source"], toy["driving"]
 identity_grid = make_coordinate_grid(spatial_size)                                                # (H, W, 2)
 
-fig, axes = plt.subplots(2, 2, figsize=(7.8, 7.4), layout="constrained")
-axes = axes.ravel()
-viz.show_image(axes[0], source_image[0], "source S")
-viz.show_image(axes[1], driving_image[0], "driving D")
-viz.show_flow(axes[2], toy["deformation"][0] - identity_grid, "ideal dense flow T̂(z) − z", max_norm=0.5)
-viz.show_occlusion(axes[3], toy["occlusion_map"][0, 0], "ideal occlusion map Ô (1 = visible in S)")
-plt.show()
+
+# %% tags=["helper"]
+def show_toy_scene(toy):
+    """Source, driving frame, ideal dense flow and ideal occlusion map of chapter 03's toy scene."""
+    fig, axes = plt.subplots(2, 2, figsize=(7.8, 7.4), layout="constrained")
+    axes = axes.ravel()
+    viz.show_image(axes[0], toy["source"][0], "source S")
+    viz.show_image(axes[1], toy["driving"][0], "driving D")
+    viz.show_flow(axes[2], toy["deformation"][0] - make_coordinate_grid(toy["deformation"].shape[1:3]),
+                  "ideal dense flow T̂(z) − z", max_norm=0.5)
+    viz.show_occlusion(axes[3], toy["occlusion_map"][0, 0], "ideal occlusion map Ô (1 = visible in S)")
+    plt.show()
+
+
+# %%
+show_toy_scene(toy)
 
 # %% [markdown]
 # ## 4.2 Warping feature maps
@@ -138,7 +150,7 @@ deform_input = checks.check_deform_input(deform_input)
 # quarter of the resolution: a blurred luminance and a vertical-edge detector. The flow is at full
 # resolution, so `deform_input` resizes it first.
 
-# %%
+# %% tags=["helper"]
 def toy_features(image):
     """Two hand-made feature channels at a quarter resolution: luminance and |vertical edges|. (B, 2, H/4, W/4)."""
     gray = image.mean(1, keepdim=True)                                                       # (B, 1, H, W)
@@ -146,18 +158,24 @@ def toy_features(image):
     return F.avg_pool2d(torch.cat([gray, 4 * edges], dim=1), 4)                              # (B, 2, H/4, W/4)
 
 
+def show_feature_maps(columns, title):
+    """One column per (features (1, 2, h, w), label): row 0 the luminance channel, row 1 the edge channel."""
+    fig, axes = plt.subplots(2, len(columns), figsize=(3.2 * len(columns), 6.2), layout="constrained", squeeze=False)
+    for row, name in enumerate(["blurred luminance", "vertical edges"]):
+        for col, (tensor, what) in enumerate(columns):
+            viz.show_heatmap(axes[row, col], tensor[0, row], f"{what}:\n{name}", label="activation")
+    fig.suptitle(title)
+    plt.show()
+
+
+# %%
 features = toy_features(source_image)                                                        # (1, 2, H/4, W/4)
 warped_features = deform_input(features, toy["deformation"])                                 # (1, 2, H/4, W/4)
 print("features", tuple(features.shape), "flow", tuple(toy["deformation"].shape), "→ warped", tuple(warped_features.shape))
-
-fig, axes = plt.subplots(2, 3, figsize=(9.6, 6.2), layout="constrained")
-for row, name in enumerate(["blurred luminance", "vertical edges"]):
-    for col, (tensor, what) in enumerate([(features, "features of S"), (warped_features, "warped features of S"),
-                                          (toy_features(driving_image), "features of D (target)")]):
-        viz.show_heatmap(axes[row, col], tensor[0, row], f"{what}:\n{name}", label="activation")
-fig.suptitle(f"Warping features ({features.shape[2]}×{features.shape[3]}) with a flow computed at the image's "
-             f"resolution ({spatial_size[0]}×{spatial_size[1]})")
-plt.show()
+show_feature_maps([(features, "features of S"), (warped_features, "warped features of S"),
+                   (toy_features(driving_image), "features of D (target)")],
+                  f"Warping features ({features.shape[2]}×{features.shape[3]}) with a flow computed at the "
+                  f"image's resolution ({spatial_size[0]}×{spatial_size[1]})")
 
 # %% [markdown]
 # ## 4.3 `align_corners`: is the identity warp the identity?
@@ -168,26 +186,31 @@ plt.show()
 # edges* of the border pixels: output pixel $i$ then reads input position $i\,W/(W-1) - \tfrac12$, a
 # shrink by $(W-1)/W$ about the centre with half a pixel of zero padding mixed in at the border.
 #
-# The authors' code never passes the argument. It was trained under torch 1.0, which behaved like
-# `True`; since torch 1.3 the default is `False`. So the same code computes something else today
-# (spec, Subtlety 1). We pass it explicitly everywhere; `align_corners: false` in a config
-# reproduces today's behaviour of the authors' code.
+# The authors' code (`modules/generator.py` and `modules/dense_motion.py`) never passes the
+# argument. It was trained under torch 1.0, which behaved like `True`; since torch 1.3 the default
+# is `False`. So the same code computes something else today. We pass it explicitly everywhere;
+# `align_corners: false` in a config reproduces today's behaviour of the authors' code.
+
+# %% tags=["helper"]
+def show_identity_warps(source_image, warps):
+    """The source and, per align_corners value, |identity warp − S| (warps: {align_corners: (1, 3, H, W)})."""
+    fig, axes = plt.subplots(1, 1 + len(warps), figsize=(9.6, 3.8), layout="constrained")
+    viz.show_image(axes[0], source_image[0], "source S")
+    for ax, (align, same) in zip(axes[1:], warps.items()):
+        difference = (same - source_image).abs().mean(1)[0]                                  # (H, W)
+        image = ax.imshow(difference, cmap="magma", vmin=0, vmax=0.2)
+        ax.set_title(f"|identity warp − S|\nalign_corners={align}\nmean {float(difference.mean()):.4f}, "
+                     f"corner pixel × {float(same[0, 0, 0, 0] / source_image[0, 0, 0, 0]):.2f}", fontsize=9)
+        ax.axis("off")
+    fig.colorbar(image, ax=axes[1:], shrink=0.8, label="mean |difference| over RGB")
+    plt.show()
+
 
 # %%
 identity_flow = identity_grid[None]                                                          # (1, H, W, 2)
-errors = {}
-fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.8), layout="constrained")
-viz.show_image(axes[0], source_image[0], "source S")
-for ax, align in zip(axes[1:], (True, False)):
-    same = deform_input(source_image, identity_flow, align_corners=align)                    # (1, 3, H, W)
-    difference = (same - source_image).abs().mean(1)[0]                                      # (H, W)
-    errors[align] = float(difference.mean())
-    image = ax.imshow(difference, cmap="magma", vmin=0, vmax=0.2)
-    ax.set_title(f"|identity warp − S|\nalign_corners={align}\nmean {errors[align]:.4f}, "
-                 f"corner pixel × {float(same[0, 0, 0, 0] / source_image[0, 0, 0, 0]):.2f}", fontsize=9)
-    ax.axis("off")
-fig.colorbar(image, ax=axes[1:], shrink=0.8, label="mean |difference| over RGB")
-plt.show()
+warps = {align: deform_input(source_image, identity_flow, align_corners=align) for align in (True, False)}
+errors = {align: float((same - source_image).abs().mean()) for align, same in warps.items()}
+show_identity_warps(source_image, warps)
 print(f"mean error of the identity warp: align_corners=True {errors[True]:.2e}, False {errors[False]:.4f}")
 
 # %% [markdown]
@@ -195,56 +218,73 @@ print(f"mean error of the identity warp: align_corners=True {errors[True]:.2e}, 
 # that is off by a few hundredths is not a rounding detail.
 
 # %% [markdown]
-# ## 4.4 The occlusion map multiplies (Eq. 8)
+# ## 4.4 Warp, then switch off what the source cannot show (paper Eq. 8)
+#
+# The generator's middle step takes the source's features $\xi$ and the dense motion network's
+# output (chapter 03: the flow `deformation` and, when it is estimated, the `occlusion_map`):
 #
 # $$\xi' = \hat{\mathcal{O}}_{S\leftarrow D} \odot f_w\big(\xi, \hat{\mathcal{T}}_{S\leftarrow D}\big) \qquad (8)$$
 #
 # The map only *masks*: where it is near 0 the warped features are switched off, and the decoder has
-# to inpaint from context. There is no blend with un-warped features. Like the flow, the map is
-# resized bilinearly (`align_corners=False`) when its size differs from the features'.
+# to inpaint from context. There is no blend with un-warped features. The map is indexed like the
+# flow, by the pixels $z$ of the frame being drawn, and it comes at the flow's resolution: resize it
+# like the flow (bilinear, `align_corners=False`, the authors' default) when the features are at
+# another size. Models built without an occlusion head give no map: then the warp is all there is.
+#
+# **Exercise 4.2.** Implement `warp_features(features, dense_motion, align_corners)`. Your
+# `deform_input` of exercise 4.1 does half of it.
 
 # %% tags=["exercise"]
-def apply_occlusion(features, occlusion_map):
-    """Eq. 8. features: (B, C, H, W); occlusion_map: (B, 1, h, w). Returns (B, C, H, W)."""
-    raise NotImplementedError("Exercise 4.2: resize the map to (H, W) if needed, then multiply")
+def warp_features(features, dense_motion, align_corners=True):
+    """Paper Eq. 8. features: (B, c, H', W'); dense_motion: {'deformation': (B, h, w, 2),
+    optionally 'occlusion_map': (B, 1, h, w)}. Returns (B, c, H', W')."""
+    raise NotImplementedError("Exercise 4.2: the warp of exercise 4.1, then the occlusion map where there is one")
 
 
 # %% tags=["solution", "export"]
-def apply_occlusion(features, occlusion_map):
-    """Eq. 8: ξ' = Ô ⊙ f_w(ξ, T̂), a product (no blend with un-warped features).
+def warp_features(features, dense_motion, align_corners=True):
+    """Paper Eq. 8: ξ' = Ô ⊙ f_w(ξ, T̂), the features warped by the flow, then multiplied by the occlusion map.
 
-    features: (B, C, H, W) warped features; occlusion_map: (B, 1, h, w) in [0, 1], resized
-    bilinearly (align_corners=False, as in the authors' code) if (h, w) ≠ (H, W). Returns (B, C, H, W).
+    features: (B, c, H', W'), the encoder's features ξ of the source.  dense_motion: the dense motion
+    network's dict, 'deformation' (B, h, w, 2) and, if estimated, 'occlusion_map' (B, 1, h, w) in [0, 1];
+    both are resized bilinearly (align_corners=False, as in the authors' code) when (h, w) ≠ (H', W').
+    The map is a product, not a blend with un-warped features.  Returns (B, c, H', W').
     """
-    if occlusion_map.shape[2:] != features.shape[2:]:
-        occlusion_map = F.interpolate(occlusion_map, size=features.shape[2:], mode="bilinear",
-                                      align_corners=False)                                  # (B, 1, H, W)
-    return features * occlusion_map                                                          # (B, C, H, W)
+    out = deform_input(features, dense_motion["deformation"], align_corners)                    # (B, c, H', W')
+    if "occlusion_map" in dense_motion:
+        occlusion_map = dense_motion["occlusion_map"]                                           # (B, 1, h, w)
+        if occlusion_map.shape[2:] != out.shape[2:]:
+            occlusion_map = F.interpolate(occlusion_map, size=out.shape[2:], mode="bilinear",
+                                          align_corners=False)                                  # (B, 1, H', W')
+        out = out * occlusion_map                                                               # (B, c, H', W')
+    return out
 
 
 # %%
-apply_occlusion = checks.check_apply_occlusion(apply_occlusion)
+warp_features = checks.check_warp_features(warp_features)
+
+# %% [markdown]
+# On the toy features: the flow and the ideal occlusion map come at the image's resolution, the
+# features at a quarter of it, so both are resized. The ghosts (where a square moved away) are
+# switched off.
 
 # %%
-masked_features = apply_occlusion(warped_features, toy["occlusion_map"])                   # (1, 2, H/4, W/4)
-fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.4), layout="constrained")
-viz.show_heatmap(axes[0], warped_features[0, 0], "warped features\n(luminance)", label="activation")
-viz.show_heatmap(axes[1], F.interpolate(toy["occlusion_map"], size=features.shape[2:], mode="bilinear",
-                                        align_corners=False)[0, 0], "occlusion map,\nresized", label="Ô")
-viz.show_heatmap(axes[2], masked_features[0, 0], "Ô ⊙ warped features:\nghosts switched off", label="activation")
-plt.show()
+masked_features = warp_features(features, {"deformation": toy["deformation"],
+                                           "occlusion_map": toy["occlusion_map"]})           # (1, 2, H/4, W/4)
+show_feature_maps([(warped_features, "warped features"), (masked_features, "Ô ⊙ warped features")],
+                  "Eq. 8 on the toy features: the occlusion map switches the ghosts off")
 
 # %% [markdown]
 # ## 4.5 `OcclusionAwareGenerator`
 #
-# The whole generator, as in the authors' `modules/generator.py` (spec §4):
+# The whole generator, as in the authors' `modules/generator.py`:
 #
 # | step | module | vox-256 shape |
 # |---|---|---|
 # | `first` | SameBlock2d 3 → 64, 7×7 | 64 × 256² |
 # | `down_blocks` | DownBlock2d 64 → 128 → 256 | 256 × 64² |
 # | dense motion | on the **full-resolution** source (it downsamples itself) | flow 64² |
-# | warp + occlusion | `deform_input`, `apply_occlusion` | 256 × 64² |
+# | warp + occlusion | `warp_features` (Eq. 8) | 256 × 64² |
 # | `bottleneck` | 6 × ResBlock2d(256), named `r0`…`r5` | 256 × 64² |
 # | `up_blocks` | UpBlock2d 256 → 128 → 64 | 64 × 256² |
 # | `final` | Conv2d 64 → 3, 7×7, then sigmoid | 3 × 256² = `prediction` |
@@ -258,7 +298,7 @@ plt.show()
 
 # %% tags=["export"]
 class OcclusionAwareGenerator(nn.Module):
-    """Generator of Sec. 3.2: encode the source, warp the features by T̂, mask by Ô (Eq. 8), decode.
+    """Generator of paper Sec. 3.2: encode the source, warp the features by T̂, mask by Ô (Eq. 8), decode.
 
     Arguments are the authors' (``generator_params`` plus ``common_params`` of a config) and
     ``align_corners``, the ``grid_sample`` convention used here and in the dense motion network.
@@ -338,11 +378,8 @@ class OcclusionAwareGenerator(nn.Module):
         return out
 
     def warp_features(self, features, dense_motion):
-        """Eq. 8: ξ' = Ô ⊙ f_w(ξ, T̂). features (B, c, H', W'); dense_motion: the dense motion network's dict."""
-        out = deform_input(features, dense_motion["deformation"], self.align_corners)  # (B, c, H', W')
-        if "occlusion_map" in dense_motion:
-            out = apply_occlusion(out, dense_motion["occlusion_map"])                  # (B, c, H', W')
-        return out
+        """Paper Eq. 8 with this generator's align_corners (the module's warp_features). (B, c, H', W') -> same."""
+        return warp_features(features, dense_motion, self.align_corners)
 
     def decode(self, features):
         """`bottleneck`, `up_blocks`, `final` and a sigmoid: (B, c, H', W') -> prediction (B, C, H, W)."""
@@ -358,6 +395,37 @@ class OcclusionAwareGenerator(nn.Module):
 # computed at that same size. Block expansion 16 and a 3-level hourglass keep it fast. We print
 # every submodule's output shape with forward hooks.
 
+# %% tags=["helper"]
+def run_printing_shapes(generator, *args, **kwargs):
+    """generator(*args, **kwargs) without gradients, printing the output shape of first, every down
+    block, the bottleneck, every up block and final as they run. Returns the generator's output."""
+    named = [("first", generator.first)] + [(f"down_blocks[{i}]", block) for i, block in enumerate(generator.down_blocks)]
+    named += [("bottleneck", generator.bottleneck)] + [(f"up_blocks[{i}]", block) for i, block in enumerate(generator.up_blocks)]
+    named += [("final", generator.final)]
+    hooks = [module.register_forward_hook(lambda module, inputs, out, name=name: print(f"{name:16s} → {tuple(out.shape)}"))
+             for name, module in named]
+    try:
+        with torch.no_grad():
+            return generator(*args, **kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def show_generator_outputs(source_image, driving_image, generated, title):
+    """Source, driving frame, and the generator's 'deformed', 'occlusion_map' and 'prediction'."""
+    fig, axes = plt.subplots(2, 3, figsize=(9.4, 6.6), layout="constrained")
+    axes = axes.ravel()
+    viz.show_image(axes[0], source_image[0], "source S")
+    viz.show_image(axes[1], driving_image[0], "driving D (target)")
+    viz.show_image(axes[2], generated["deformed"][0], "'deformed':\nS warped by the flow")
+    viz.show_occlusion(axes[3], generated["occlusion_map"][0, 0], "'occlusion_map'")
+    viz.show_image(axes[4], generated["prediction"][0], "'prediction'")
+    axes[5].axis("off")
+    fig.suptitle(title)
+    plt.show()
+
+
 # %%
 generator = OcclusionAwareGenerator(
     num_channels=3, num_kp=3, block_expansion=16, max_features=128, num_down_blocks=2, num_bottleneck_blocks=2,
@@ -365,33 +433,15 @@ generator = OcclusionAwareGenerator(
     dense_motion_params={"block_expansion": 16, "max_features": 128, "num_blocks": 3, "scale_factor": 0.25},
 )
 generator.eval()
-hooks = [getattr(generator, name).register_forward_hook(
-            lambda module, args, out, name=name: print(f"{name:22s} → {tuple(out.shape)}"))
-         for name in ("first", "bottleneck", "final")]
-hooks += [block.register_forward_hook(lambda module, args, out, i=i: print(f"down_blocks[{i}]         → {tuple(out.shape)}"))
-          for i, block in enumerate(generator.down_blocks)]
-hooks += [block.register_forward_hook(lambda module, args, out, i=i: print(f"up_blocks[{i}]           → {tuple(out.shape)}"))
-          for i, block in enumerate(generator.up_blocks)]
-with torch.no_grad():
-    generated = generator(source_image, kp_driving=kp_driving, kp_source=kp_source)
-for hook in hooks:
-    hook.remove()
+generated = run_printing_shapes(generator, source_image, kp_driving=kp_driving, kp_source=kp_source)
 print()
 for key, value in generated.items():
     print(f"{key:16s} {tuple(value.shape)}")
 print("submodules in state_dict order:", [name for name, _ in generator.named_children()])
 
 # %%
-fig, axes = plt.subplots(2, 3, figsize=(9.4, 6.6), layout="constrained")
-axes = axes.ravel()
-viz.show_image(axes[0], source_image[0], "source S")
-viz.show_image(axes[1], driving_image[0], "driving D (target)")
-viz.show_image(axes[2], generated["deformed"][0], "'deformed':\nS warped by the untrained flow")
-viz.show_occlusion(axes[3], generated["occlusion_map"][0, 0], "'occlusion_map' (untrained)")
-viz.show_image(axes[4], generated["prediction"][0], "'prediction' (untrained)")
-axes[5].axis("off")
-fig.suptitle("An untrained generator: the plumbing works,\nthe picture is not yet the driving frame")
-plt.show()
+show_generator_outputs(source_image, driving_image, generated,
+                       "An untrained generator: the plumbing works,\nthe picture is not yet the driving frame")
 
 # %% [markdown]
 # ### Self-reconstruction: the identity warp, at two resolutions
@@ -407,9 +457,7 @@ plt.show()
 # %%
 with torch.no_grad():
     same = generator(source_image, kp_driving=kp_source, kp_source=kp_source)
-    encoded = generator.first(source_image)                                                 # (1, 16, H, W)
-    for down_block in generator.down_blocks:
-        encoded = down_block(encoded)                                                       # (1, 64, H/4, W/4)
+    encoded = generator.encode_source(source_image)                                         # (1, 64, H/4, W/4)
     rewarped = deform_input(encoded, same["deformation"], align_corners=True)              # (1, 64, H/4, W/4)
 print("flow", tuple(same["deformation"].shape[1:3]), "features", tuple(encoded.shape[2:]))
 print(f"features: max |warped − unwarped| = {float((rewarped - encoded).abs().max()):.2e}")
@@ -420,7 +468,7 @@ print(f"'deformed' at {tuple(source_image.shape[2:])}: mean |deformed − S| = {
 # %% [markdown]
 # ### The full-size model
 #
-# The vox-256 configuration (spec §4) has 45,575,391 parameters, 37,730,268 of them in the dense
+# The vox-256 configuration (the authors' `config/vox-256.yaml`) has 45,575,391 parameters, 37,730,268 of them in the dense
 # motion network. Building it takes a moment; its state_dict has the authors' 196 entries, so an
 # official checkpoint loads with `strict=True` (the tests compare every name and shape).
 
@@ -462,7 +510,7 @@ del vox_generator
 # four block outputs, for feature matching) and `prediction_map_<scale>`.
 
 # %% tags=["export"] module="discriminator"
-"""Patch discriminator and its multi-scale wrapper (spec §5; used by the losses of chapter 05).
+"""Patch discriminator and its multi-scale wrapper (the authors' modules/discriminator.py; used by the losses of chapter 05).
 
 Shapes use B = batch, C = channels, K = num_kp, (H, W) = input image size.
 """
@@ -509,13 +557,7 @@ class DiscriminatorBlock(nn.Module):
 # padding), then halves it with floor (average pool), except the last block, which does not pool.
 # The 1×1 conv keeps the size.
 
-# %% tags=["exercise"] module="discriminator"
-def discriminator_feature_sizes(image_size, num_blocks=4):
-    """Side length of each block's output for a square input of side ``image_size``. Returns a list of ints."""
-    raise NotImplementedError("Exercise 4.3: subtract 3 per conv, halve (floor) after every block but the last")
-
-
-# %% tags=["solution", "export"] module="discriminator"
+# %% tags=["export"] module="discriminator"
 def discriminator_feature_sizes(image_size, num_blocks=4):
     """Side length of each discriminator block's output for a square input of side ``image_size``.
 
@@ -533,8 +575,7 @@ def discriminator_feature_sizes(image_size, num_blocks=4):
 
 
 # %%
-discriminator_feature_sizes = checks.check_discriminator_feature_sizes(discriminator_feature_sizes)
-print("256×256 input →", discriminator_feature_sizes(256), "(the spec: 126, 61, 29, 26)")
+print("256×256 input →", discriminator_feature_sizes(256), "(a 26×26 patch map)")
 print(" 64×64 input →", discriminator_feature_sizes(64))
 
 # %% tags=["export"] module="discriminator"
@@ -554,7 +595,7 @@ def minimum_discriminator_size(num_blocks=4):
 
 
 class Discriminator(nn.Module):
-    """Patch discriminator (spec §5): num_blocks DiscriminatorBlocks, then a 1×1 conv to one score map.
+    """Patch discriminator: num_blocks DiscriminatorBlocks, then a 1×1 conv to one score map.
 
     With use_kp the driving keypoints, rendered as Gaussians at the input resolution, are appended
     after the image channels. forward returns (feature_maps, prediction_map): the list of the
@@ -599,7 +640,7 @@ class Discriminator(nn.Module):
 
 
 class MultiScaleDiscriminator(nn.Module):
-    """One Discriminator per scale (spec §5); ModuleDict keys are str(scale) with '.' → '-'.
+    """One Discriminator per scale; ModuleDict keys are str(scale) with '.' → '-'.
 
     forward(x, kp) reads x['prediction_<scale>'] (an image pyramid, chapter 05) and returns
     {'feature_maps_<scale>': list of block outputs, 'prediction_map_<scale>': (B, 1, h, w)}.
@@ -651,13 +692,22 @@ adv.eval()
 disc_input = F.interpolate(driving_image, size=(128, 128), mode="bilinear", align_corners=False)  # (1, 3, 128, 128)
 with torch.no_grad():
     scores = adv({"prediction_1": disc_input}, kp=kp_driving)
-fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.5), layout="constrained")
-viz.show_image(axes[0], disc_input[0], f"input {tuple(disc_input.shape[2:])}")
-viz.show_heatmap(axes[1], kp2gaussian(kp_driving["value"], (128, 128), 0.01)[0].sum(0),
-                 "use_kp: keypoint Gaussians,\nappended as channels", label="sum over K")
-viz.show_heatmap(axes[2], scores["prediction_map_1"][0, 0],
-                 f"untrained patch scores\n{tuple(scores['prediction_map_1'].shape[2:])}", label="score")
-plt.show()
+
+
+# %% tags=["helper"]
+def show_discriminator_input_and_scores(disc_input, kp_value, prediction_map):
+    """The discriminator's image, the keypoint Gaussians use_kp appends to it, and its patch scores."""
+    fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.5), layout="constrained")
+    viz.show_image(axes[0], disc_input[0], f"input {tuple(disc_input.shape[2:])}")
+    viz.show_heatmap(axes[1], kp2gaussian(kp_value, tuple(disc_input.shape[2:]), 0.01)[0].sum(0),
+                     "use_kp: keypoint Gaussians,\nappended as channels", label="sum over K")
+    viz.show_heatmap(axes[2], prediction_map[0, 0], f"untrained patch scores\n{tuple(prediction_map.shape[2:])}",
+                     label="score")
+    plt.show()
+
+
+# %%
+show_discriminator_input_and_scores(disc_input, kp_driving["value"], scores["prediction_map_1"])
 
 # %% [markdown]
 # ## Summary
@@ -684,3 +734,31 @@ plt.show()
 #    destroyed? And why might skips from the *un-warped* encoder be harmful here?
 # 5. Each score of a 26×26 patch map looks at a window of the input. Work out its size (the
 #    receptive field) from the layer list.
+#
+# <details><summary>Short answers</summary>
+#
+# 1. Cost and content. The dense motion network and the warp are cheap at 64×64, and the features
+#    there describe a neighbourhood (texture, edges) rather than one pixel, so a small error in the
+#    flow moves a description instead of tearing the picture. A decoder can also repaint from warped
+#    features: sharpen what bilinear sampling blurred, and fill what the occlusion map switched off
+#    from the context around it; warped pixels can only be copied.
+# 2. Larger for 64×64: pixel $j$ reads position $j\,W/(W-1) - \tfrac12$, so every pixel moves by
+#    up to half a pixel whatever $W$ is, and half a pixel of a 64-pixel map is four times as much of
+#    the picture as of a 256-pixel one (the border rows that mix in zero padding are also a four times
+#    larger share). In vox-256
+#    the dense motion network's `grid_sample` (the deformed sources) and the generator's feature warp
+#    run at 64×64; only the picture `deformed` is sampled at 256×256.
+# 3. Where $\hat{\mathcal{O}}$ is 0 the decoder would get the **un-warped** source features, the
+#    source's content at the same place, which is exactly the ghost the occlusion map is meant to
+#    remove; the decoder could no longer tell "inpaint here" from "copy this".
+# 4. It does not: what the warp lost or the map switched off has to be inferred from the
+#    surroundings (the bottleneck's residual blocks see a wide neighbourhood) and learned from
+#    training data. Skips from the un-warped encoder would hand the decoder the source in the
+#    **source's** pose, so it could copy pixels from the wrong places and the prediction would
+#    drift towards the source frame instead of the driving one.
+# 5. Walk back from one score: the 1×1 conv adds nothing; the last 4×4 conv needs 4 positions of
+#    block 3's input; going back through each earlier block, its pool doubles the window and its
+#    conv adds 3: $4 \to 2\cdot4+3 = 11 \to 2\cdot11+3 = 25 \to 2\cdot25+3 = 53$ pixels. Each score judges a 53×53 window of the input, about a fifth of a
+#    256×256 frame.
+#
+# </details>

@@ -359,10 +359,8 @@ def test_a_wrong_value_shows_expected_and_got_around_the_worst_element(lenient, 
          "the mean, not the sum"),
         ("check_ideal_occlusion_map", lambda source, driving, flow, align_corners=True:
          (source * driving).sum(1, keepdim=True).clamp(0, 1), "read where the flow points"),
-        ("check_discriminator_feature_sizes",
-         lambda size, num_blocks=4: list(itertools.accumulate(range(num_blocks), lambda s, _: (s - 3) // 2,
-                                                              initial=size))[1:],  # pools after every block
-         "the last block does not pool"),
+        ("check_warp_features", "warp_features:blend", "not a blend with the un-warped features"),
+        ("check_warp_features", "warp_features:mask_first", "warp first, then multiply"),
     ],
 )
 def test_predictable_mistakes_get_a_hint(lenient, capsys, checker_name, wrong, hint):
@@ -384,6 +382,11 @@ def test_predictable_mistakes_get_a_hint(lenient, capsys, checker_name, wrong, h
                 (c[:, :, None, :] - p[None, None]).norm(dim=-1)),
             "no_inverse": lambda j_d, j_t, w: torch.abs(torch.eye(2) - j_d @ w @ j_t).mean(),
             "swapped": lambda d, s, size, **kw: library_fn(s, d, size, **kw),
+            "blend": lambda features, motion, align_corners=True: library_fn(features, motion, align_corners) + (
+                1 - motion["occlusion_map"]) * features if "occlusion_map" in motion else library_fn(features, motion),
+            "mask_first": lambda features, motion, align_corners=True: library_fn(
+                features * motion["occlusion_map"] if "occlusion_map" in motion else features,
+                {"deformation": motion["deformation"]}, align_corners),
             "no_epsilon": lambda c, p, w: (lambda d: (d ** 2 * torch.log(d) * w).sum(-1, keepdim=True))(
                 (c[:, :, None, :] - p[None, None]).abs().sum(-1)),
         }[mistake]
@@ -502,10 +505,14 @@ def test_changing_an_input_in_place_raises_in_strict_mode(strict):
 
 
 def test_a_short_list_of_numbers_is_shown_whole(lenient, capsys):
+    def feature_sizes(image_size, num_blocks=4):   # 4×4 unpadded convs, a 2×2 pool after all but the last
+        return list(itertools.accumulate(range(num_blocks), lambda s, i: (s - 3) // 2 if i < num_blocks - 1 else s - 3,
+                                         initial=image_size))[1:]
+
     def sizes(image_size, num_blocks=4):
         return [image_size // 2 ** (i + 1) for i in range(num_blocks)]
 
-    checks.check_discriminator_feature_sizes(sizes)
+    checks.check_function(sizes, feature_sizes, [("256 px", (256,), {})], name="toy", atol=0, rtol=0)
     out = capsys.readouterr().out
     assert "expected [126, 61, 29, 26]" in out and "got      [128, 64, 32, 16]" in out
 

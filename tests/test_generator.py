@@ -1,11 +1,11 @@
-"""OcclusionAwareGenerator (spec §4): layout, shapes, feature-level identity warp, occlusion multiplies, errors."""
+"""OcclusionAwareGenerator (the authors' modules/generator.py): layout, shapes, feature-level identity warp, Eq. 8, errors."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from fomm_teach.errors import FommTeachError
-from fomm_teach.generator import OcclusionAwareGenerator, apply_occlusion, deform_input
+from fomm_teach.generator import OcclusionAwareGenerator, deform_input, warp_features
 from fomm_teach.motion import make_coordinate_grid
 from official_layout import SECTIONS
 from random_keypoints import random_keypoints
@@ -103,14 +103,21 @@ def test_deform_input_resizes_the_flow_bilinearly_without_align_corners():
     assert torch.allclose(deform_input(features, flow, align_corners=True), expected, atol=1e-6)
 
 
-def test_apply_occlusion_multiplies_and_resizes():
+def test_warp_features_warps_then_multiplies_and_resizes():
+    """Eq. 8: ξ' = Ô ⊙ f_w(ξ, T̂); the map (at the flow's size) is resized like the flow; no map, no product."""
     generator = torch.Generator().manual_seed(8)
     features = torch.randn(2, 3, 8, 8, generator=generator)
+    flow = make_coordinate_grid((8, 8))[None] + 0.3 * (torch.rand(2, 8, 8, 2, generator=generator) - 0.5)
     occlusion = torch.rand(2, 1, 8, 8, generator=generator)
-    assert torch.equal(apply_occlusion(features, occlusion), features * occlusion)
+    warped = deform_input(features, flow, align_corners=True)
+    assert torch.equal(warp_features(features, {"deformation": flow, "occlusion_map": occlusion}), warped * occlusion)
+    assert torch.equal(warp_features(features, {"deformation": flow}), warped)
+    small_flow = make_coordinate_grid((4, 4))[None].expand(2, 4, 4, 2)
     small = torch.rand(2, 1, 4, 4, generator=generator)
     resized = F.interpolate(small, size=(8, 8), mode="bilinear", align_corners=False)
-    assert torch.allclose(apply_occlusion(features, small), features * resized)
+    expected = deform_input(features, small_flow, align_corners=False) * resized
+    got = warp_features(features, {"deformation": small_flow, "occlusion_map": small}, align_corners=False)
+    assert torch.allclose(got, expected)
 
 
 def test_zero_occlusion_removes_the_source_entirely():
@@ -150,12 +157,10 @@ def test_bad_input_gives_a_clear_error(small_generator, image, message):
 
 def test_chapter_04_checkers_accept_the_library_and_reject_wrong_answers(capsys, monkeypatch):
     from fomm_teach import checks
-    from fomm_teach.discriminator import discriminator_feature_sizes
 
     monkeypatch.delenv("FOMM_TEACH_STRICT", raising=False)
     for checker, library in [(checks.check_deform_input, deform_input),
-                             (checks.check_apply_occlusion, apply_occlusion),
-                             (checks.check_discriminator_feature_sizes, discriminator_feature_sizes)]:
+                             (checks.check_warp_features, warp_features)]:
         def learners(*args, library=library, **kwargs):  # the library's code as the learner's own function
             return library(*args, **kwargs)
         assert checker(learners) is learners
@@ -165,18 +170,17 @@ def test_chapter_04_checkers_accept_the_library_and_reject_wrong_answers(capsys,
         flow = F.interpolate(deformation.permute(0, 3, 1, 2), size=inp.shape[2:], mode="bilinear", align_corners=True)
         return F.grid_sample(inp, flow.permute(0, 2, 3, 1), align_corners=align_corners)
 
-    def blend(features, occlusion_map):   # Ô·ξ_w + (1 − Ô)·(something else) is not Eq. 8
-        resized = F.interpolate(occlusion_map, size=features.shape[2:], mode="bilinear", align_corners=False)
-        return features * resized + (1 - resized)
-
-    def pool_after_last_block(image_size, num_blocks=4):
-        return [size // 2 if i == num_blocks - 1 else size
-                for i, size in enumerate(discriminator_feature_sizes(image_size, num_blocks))]
+    def blend(features, dense_motion, align_corners=True):   # Ô·ξ_w + (1 − Ô)·(something else) is not Eq. 8
+        warped = warp_features(features, dense_motion, align_corners)
+        if "occlusion_map" not in dense_motion:
+            return warped
+        resized = F.interpolate(dense_motion["occlusion_map"], size=features.shape[2:], mode="bilinear",
+                                align_corners=False)
+        return warped + (1 - resized)
 
     for checker, wrong, library in [
         (checks.check_deform_input, resize_with_align_corners, deform_input),
-        (checks.check_apply_occlusion, blend, apply_occlusion),
-        (checks.check_discriminator_feature_sizes, pool_after_last_block, discriminator_feature_sizes),
+        (checks.check_warp_features, blend, warp_features),
     ]:
         fallback = checker(wrong)  # the library's function, remembering the learner's
         assert fallback is not wrong and checks.learner_function(fallback) is wrong
