@@ -1,6 +1,7 @@
-"""Mixed precision and memory layout for training: ``--precision fp32|bf16|fp16`` and ``--channels-last``.
+"""Mixed precision, memory layout and compilation for training: ``--precision fp32|bf16|fp16``,
+``--channels-last`` and ``--compile``.
 
-Both keep the math: the same networks, losses and optimiser, only the arithmetic changes.
+All three keep the math: the same networks, losses and optimiser, only the arithmetic changes.
 
 - ``bf16`` / ``fp16``: the three networks (and the perceptual VGG) run under ``torch.autocast``, so
   their convolutions and matrix products use 16-bit floats, and their outputs are handed back in
@@ -15,9 +16,16 @@ Both keep the math: the same networks, losses and optimiser, only the arithmetic
   not, use fp16 there). On the CPU both run, slowly: they are there for tests.
 - ``channels_last``: the networks' weights and the input frames are stored NHWC, the layout that
   tensor cores and oneDNN prefer. Same values, different order in memory.
+- ``compile``: each network of the training step (and the perceptual VGG) goes through
+  ``torch.compile``, which traces it once and generates fused kernels. The first iterations are
+  slow (compilation: minutes for the 256×256 networks); after that a GPU step is faster. On the
+  CPU it rarely pays off, so it warns. The optimisers and checkpoints keep the uncompiled modules,
+  so a checkpoint has the same keys as without ``--compile`` (no ``_orig_mod.`` prefix).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch import nn
@@ -99,3 +107,23 @@ def grad_scaler(precision: str, device):
 def to_channels_last(x: dict) -> dict:
     """The batch {'source', 'driving'} with its frames in channels-last memory order."""
     return {key: value.contiguous(memory_format=torch.channels_last) for key, value in x.items()}
+
+
+def compile_networks(networks: dict, device, backend: str = "inductor") -> dict:
+    """``networks`` each through ``torch.compile(network, backend=backend)``; warns on the CPU.
+
+    Each result wraps its network (same parameters; attributes answered by the network), so the
+    optimisers and checkpoints keep using the uncompiled modules. backend: ``inductor`` (what
+    ``--compile`` uses), or e.g. ``aot_eager``, which traces forward and backward like inductor
+    but generates no kernels (for tests: seconds instead of minutes on a CPU).
+    """
+    if torch.device(device).type == "cpu" and backend == "inductor":
+        warnings.warn("--compile on the CPU rarely makes training faster, and the first step compiles for "
+                      "minutes; it is meant for GPUs.", stacklevel=2)
+    return {name: torch.compile(network, backend=backend) for name, network in networks.items()}
+
+
+def compile_vgg(generator_full: nn.Module, backend: str = "inductor") -> None:
+    """Compile the perceptual network of a GeneratorFullModel too (in place), if it has one."""
+    if isinstance(getattr(generator_full, "vgg", None), nn.Module):
+        generator_full.vgg = torch.compile(generator_full.vgg, backend=backend)

@@ -166,6 +166,8 @@ def load_training_state(path, models, optimizers, schedulers, scaler=None):
 
 
 # --- from notebooks/06_training.py, cell 25 ---
+import os
+
 import torch
 import torch.nn.functional as F
 
@@ -265,11 +267,25 @@ class SyntheticBatches:
             yield {"source": source.to(self.device), "driving": driving.to(self.device)}
 
 
+AUTHORS_NUM_WORKERS = 6   # their DataLoader(..., num_workers=6)
+
+
+def loader_workers(train_params):
+    """DataLoader worker processes: train_params.num_workers (ours; `--workers` sets it), else the
+    authors' 6, but no more than the CPUs this process may use (extra workers only add processes)."""
+    if "num_workers" in train_params:
+        return int(train_params["num_workers"])
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(AUTHORS_NUM_WORKERS, cpus)
+
+
 class FramesBatches:
     """Epochs of the authors' data pipeline: build_dataset -> DatasetRepeater -> shuffled DataLoader.
 
-    Several processes: a DistributedSampler (seeded with `seed`, reshuffled by epoch) gives each
-    process its share, batch_size / world_size at a time.
+    As the authors': num_repeats passes over the videos per epoch, shuffled, the last partial batch
+    dropped, `loader_workers` processes decoding videos. Pinned memory (a faster copy to the GPU)
+    on CUDA only. Several processes: a DistributedSampler (seeded with `seed`, reshuffled by epoch)
+    gives each process its share, batch_size / world_size at a time.
     """
 
     def __init__(self, dataset_params, train_params, device="cpu", rank=0, world_size=1, seed=0):
@@ -280,10 +296,11 @@ class FramesBatches:
         if world_size > 1:
             self.sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world_size, rank=rank,
                                                                shuffle=True, seed=seed, drop_last=True)
+        self.device = torch.device(device)
         self.loader = torch.utils.data.DataLoader(dataset, batch_size=train_params["batch_size"] // world_size,
                                                   shuffle=self.sampler is None, sampler=self.sampler, drop_last=True,
-                                                  num_workers=train_params.get("num_workers", 0))
-        self.device = torch.device(device)
+                                                  num_workers=loader_workers(train_params),
+                                                  pin_memory=self.device.type == "cuda")
 
     def pairs_per_epoch(self):
         return len(self.loader.dataset)
@@ -294,8 +311,9 @@ class FramesBatches:
     def epoch(self, epoch):
         if self.sampler is not None:
             self.sampler.set_epoch(epoch)
+        pinned = self.loader.pin_memory
         for batch in self.loader:
-            yield {"source": batch["source"].to(self.device), "driving": batch["driving"].to(self.device)}
+            yield {key: batch[key].to(self.device, non_blocking=pinned) for key in ("source", "driving")}
 
 
 def make_batches(config, device="cpu", rank=0, world_size=1, seed=0):
@@ -384,7 +402,8 @@ from fomm_teach.distributed import (any_process, average_losses, barrier, per_pr
 from fomm_teach.errors import FommTeachError
 from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
 from fomm_teach.models import build_models
-from fomm_teach.precision import autocast_networks, autocast_vgg, check_precision, grad_scaler, to_channels_last
+from fomm_teach.precision import (autocast_networks, autocast_vgg, check_precision, compile_networks, compile_vgg,
+                                  grad_scaler, to_channels_last)
 from fomm_teach.run_folder import check_run_folder, prepare_run_folder
 
 
@@ -410,7 +429,7 @@ def last_checkpoint(out_dir):
 
 
 def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress=True, visualize_every=1,
-          check_data=True, precision="fp32", channels_last=False):
+          check_data=True, precision="fp32", channels_last=False, compile_backend=None):
     """Train the three networks of `config` (a dict, shipped name or YAML path) into `out_dir`.
 
     Writes out_dir/log.txt (per-epoch loss means, authors' format), out_dir/train-vis/%08d-rec.png,
@@ -430,16 +449,18 @@ def train(config, out_dir, *, resume=None, device="cpu", callback=None, progress
     rank 0 writes: see fomm_teach.distributed. The checkpoints are those of one process.
     precision 'bf16' / 'fp16' runs the networks under autocast (losses, pyramid and equivariance stay
     in fp32; fp16 with a gradient scaler) and channels_last stores weights and frames NHWC: see
-    fomm_teach.precision. Neither changes the checkpoint format.
+    fomm_teach.precision. compile_backend 'inductor' (`--compile`) runs the networks through
+    torch.compile. None of them changes the checkpoint format.
     """
     with session(device) as distributed:
         return _train(config, out_dir, resume=resume, device=distributed.device if distributed else device,
                       callback=callback, progress=progress, visualize_every=visualize_every, check_data=check_data,
-                      distributed=distributed, precision=precision, channels_last=channels_last)
+                      distributed=distributed, precision=precision, channels_last=channels_last,
+                      compile_backend=compile_backend)
 
 
 def _train(config, out_dir, *, resume, device, callback, progress, visualize_every, check_data, distributed,
-           precision, channels_last):
+           precision, channels_last, compile_backend):
     import yaml
 
     config = load_config(config, for_training=True)   # checked against the schema, training keys required
@@ -458,6 +479,8 @@ def _train(config, out_dir, *, resume, device, callback, progress, visualize_eve
             model.to(memory_format=torch.channels_last)
     networks = wrap_models(models, distributed) if distributed else models   # DDP (+ SyncBatchNorm on CUDA)
     networks = autocast_networks(networks, precision, device)                 # bf16 / fp16: networks only
+    if compile_backend:   # models keeps the uncompiled modules: optimisers and checkpoints use those
+        networks = compile_networks(networks, device, compile_backend)
     optimizers = build_optimizers(models, train_params)
     schedulers = build_schedulers(optimizers, train_params)
     start_epoch, checkpoint = 0, None
@@ -477,6 +500,8 @@ def _train(config, out_dir, *, resume, device, callback, progress, visualize_eve
     discriminator_full = DiscriminatorFullModel(networks["kp_detector"], networks["generator"],
                                                 networks["discriminator"], train_params).to(device)
     autocast_vgg(generator_full, precision, device)
+    if compile_backend:
+        compile_vgg(generator_full, compile_backend)
     batches = make_batches(config, device, rank=distributed.rank if distributed else 0, world_size=world_size,
                            seed=seed)
     if batches.steps_per_epoch() == 0:

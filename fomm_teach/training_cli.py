@@ -1,7 +1,7 @@
 """``fomm-teach train`` and ``fomm-teach evaluate``.
 
-    fomm-teach train --config NAME|PATH [--resume PATH|latest] [--device D] [--out DIR] [--seed S]
-                     [--precision fp32|bf16|fp16] [--channels-last]
+    fomm-teach train --config NAME|PATH [--data DIR] [--resume PATH|latest] [--device D] [--out DIR] [--seed S]
+                     [--precision fp32|bf16|fp16] [--channels-last] [--compile] [--workers N]
     fomm-teach evaluate [--checkpoint PATH] [--config NAME|PATH] --data synthetic:LEVEL [--videos N]
 
 ``train`` runs :func:`fomm_teach.train.train`; without ``--out`` it writes to
@@ -30,6 +30,8 @@ def register(subparsers) -> None:
         description="Train FOMM with the authors' loop on a config: a shipped name (synthetic-fast, "
                     "synthetic-windmill, vox-256, ...) or a YAML file in the authors' format.")
     train_parser.add_argument("--config", required=True, help="shipped config name or YAML path")
+    train_parser.add_argument("--data", default=None, metavar="DIR", help="dataset folder in the authors' layout "
+                              "(default: the config's dataset_params.root_dir, e.g. data/vox-png)")
     train_parser.add_argument("--resume", default=None, help="checkpoint to continue from (optimisers, "
                               "schedulers and random state included), or 'latest': the newest checkpoint in "
                               "--out (a new run when it has none yet, so one command line starts and resumes)")
@@ -45,6 +47,12 @@ def register(subparsers) -> None:
                               "scaler; Colab's T4) under autocast; losses, pyramid and equivariance stay fp32")
     train_parser.add_argument("--channels-last", action="store_true",
                               help="store weights and frames channels-last (NHWC), faster convolutions on GPUs")
+    train_parser.add_argument("--compile", action="store_true",
+                              help="torch.compile the networks: faster steps on a GPU after minutes of compiling; "
+                              "rarely helps on a CPU. Checkpoints are the same")
+    train_parser.add_argument("--workers", type=non_negative_int, default=None, metavar="N",
+                              help="DataLoader worker processes for a dataset folder (default: the config's "
+                              "train_params.num_workers, else the authors' 6, at most the number of CPUs)")
     train_parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     train_parser.add_argument("--skip-data-check", action="store_true",
                               help="start without checking the dataset first (the check decodes every video "
@@ -92,6 +100,10 @@ def run_train(args) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     config = load_config(args.config, for_training=True)
+    if args.data is not None:
+        config["dataset_params"]["root_dir"] = args.data
+    if args.workers is not None:
+        config["train_params"]["num_workers"] = args.workers
     if args.resume == "latest":
         args.resume = _latest(args.out)
     out_dir = Path(args.out) if args.out else (resume_folder(args.resume) if args.resume else None)
@@ -101,7 +113,7 @@ def run_train(args) -> int:
             print(f"{args.resume} is not in a run folder of fomm-teach train; the run continues in {out_dir}")
     result = train(config, out_dir, resume=args.resume, device=_device(args.device), progress=not args.no_progress,
                    check_data=not args.skip_data_check, precision=args.precision,
-                   channels_last=args.channels_last)
+                   channels_last=args.channels_last, compile_backend="inductor" if args.compile else None)
     if is_main_process():
         print(f"trained: {out_dir}/log.txt, last checkpoint {result['checkpoint']}")
     return 0
