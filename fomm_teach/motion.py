@@ -39,7 +39,8 @@ def sparse_motion(kp_source, kp_driving, spatial_size):
 def jacobian_from_pose(angle, scale=1.0, shear=0.0, dtype=torch.float32, device=None):
     """The 2×2 matrix J = R(angle) · scale · [[1, shear], [0, 1]] (angle in radians, column vectors).
 
-    A part drawn with this pose map maps its own frame u to image coordinates z = p + J u.
+    R(angle) = [[cos, -sin], [sin, cos]]; with y pointing down in an image, a positive angle turns
+    clockwise on screen.  A part drawn with this pose map maps its own frame u to image coordinates z = p + J u.
     Returns (2, 2).
     """
     angle = torch.as_tensor(angle, dtype=dtype, device=device)
@@ -51,7 +52,10 @@ def jacobian_from_pose(angle, scale=1.0, shear=0.0, dtype=torch.float32, device=
 
 # --- from notebooks/02_local_affine_motion.py, cell 23 ---
 def kp2gaussian(kp_value, spatial_size, kp_variance):
-    """Render each keypoint as an unnormalised Gaussian (paper Eq. 6): exp(-0.5 |z - p_k|^2 / kp_variance).
+    """Render each keypoint as an unnormalised Gaussian G_k(z) = exp(-0.5 |z - p_k|^2 / kp_variance).
+
+    The building block of paper Eq. 6 (H_k = G at driving - G at source, chapter 03); the ½ is the
+    authors' code's (modules/util.py), the paper's formula has none.
 
     kp_value: (B, K, 2) in [-1, 1], (x, y) order.  spatial_size: (H, W).  Returns (B, K, H, W).
     """

@@ -178,14 +178,18 @@ def temperature_explorer(logits: torch.Tensor, spatial_softmax_fn=None, heatmap_
     return Explorer([slider], draw)
 
 
-def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_motion_fn=None, warp_fn=None) -> Explorer:
+def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_motion_fn=None, warp_fn=None,
+                           render_driving=None) -> Explorer:
     """Move one driving keypoint and set its Jacobian; watch T(z) and the warped source update.
 
     source: (3, H, W) image whose part sits at p_source with J_s = I.  The sliders set p_d and
-    J_d = R(angle) · scale · [[1, shear], [0, 1]]. The left panel draws, over the source, where a
-    regular grid of the driving frame reads under T(z) = p_s + J_s J_d^-1 (z - p_d) (an affine map
-    of a grid is a grid, so it stays readable at any rotation); the right panel shows the source
-    warped by T (align_corners=True) with the same grid, unwarped. sparse_motion_fn and warp_fn
+    J_d = R(angle) · scale · [[1, shear], [0, 1]] (y points down: a positive angle turns clockwise
+    on screen). Three panels: the driving frame D with arrows z → T(z), drawn as chapter 02's static
+    figure draws them; where a regular grid of D reads in the source under
+    T(z) = p_s + J_s J_d^-1 (z - p_d), over S (an affine map of a grid is a grid, so this stays
+    readable at any rotation, where arrows cross); the source warped by T (align_corners=True) with
+    D's grid, unwarped. render_driving(p_d (2,), J_d (2, 2)) -> (3, H, W) draws D; by default
+    ``viz.synthetic_part`` (the part the notebook's source shows). sparse_motion_fn and warp_fn
     default to the library's (chapter 02).
     """
     from fomm_teach import motion
@@ -193,6 +197,7 @@ def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_mot
     sparse_motion = sparse_motion_fn or motion.sparse_motion
     warp = warp_fn or motion.warp_image
     size = tuple(source.shape[1:])
+    render = render_driving or (lambda p, jacobian: viz.synthetic_part(size[0], center=p, jacobian=jacobian))
     p_source = torch.as_tensor(p_source, dtype=torch.float32)
     kp_source = {"value": p_source.view(1, 1, 2), "jacobian": torch.eye(2).view(1, 1, 2, 2)}
     sliders = {
@@ -206,17 +211,21 @@ def sparse_motion_explorer(source: torch.Tensor, p_source=(0.0, 0.0), sparse_mot
     def draw():
         value = {name: s.value for name, s in sliders.items()}
         jacobian = motion.jacobian_from_pose(math.radians(value["angle"]), value["scale"], value["shear"])
-        kp_driving = {"value": torch.tensor([[[value["x"], value["y"]]]]), "jacobian": jacobian.view(1, 1, 2, 2)}
+        p_driving = torch.tensor([value["x"], value["y"]])
+        kp_driving = {"value": p_driving.view(1, 1, 2), "jacobian": jacobian.view(1, 1, 2, 2)}
         field = sparse_motion(kp_source, kp_driving, size)                           # (1, 1, H, W, 2)
         warped = warp(source[None], field[:, 0], align_corners=True)                 # (1, 3, H, W)
         identity = make_coordinate_grid(size)                                             # (H, W, 2)
-        fig, axes = plt.subplots(1, 2, figsize=(8.6, 4.9), layout="constrained")
-        viz.show_image(axes[0], source, title="source S, and where D's grid reads: T(z)", alpha=0.5)
-        viz.draw_grid_lines(axes[0], field[0, 0], size)
-        viz.draw_keypoints(axes[0], kp_source["value"][0], image_size=size, numbers=False, size=160, marker="*")
-        viz.show_image(axes[1], warped[0], title="S warped by T, on D's grid: the part follows")
-        viz.draw_grid_lines(axes[1], identity, size)
-        viz.draw_keypoints(axes[1], kp_driving["value"][0], image_size=size)
+        fig, axes = plt.subplots(1, 3, figsize=(9.4, 3.9), layout="constrained")
+        viz.show_image(axes[0], render(p_driving, jacobian), title="driving D: arrows z → T(z)", alpha=0.5)
+        viz.draw_flow_arrows(axes[0], field[0, 0], step=max(1, size[0] // 8))
+        viz.draw_keypoints(axes[0], kp_driving["value"][0], image_size=size)
+        viz.show_image(axes[1], source, title="source S: where D's grid reads, T(z)", alpha=0.5)
+        viz.draw_grid_lines(axes[1], field[0, 0], size)
+        viz.draw_keypoints(axes[1], kp_source["value"][0], image_size=size, numbers=False, size=160, marker="*")
+        viz.show_image(axes[2], warped[0], title="S warped by T, on D's grid")
+        viz.draw_grid_lines(axes[2], identity, size)
+        viz.draw_keypoints(axes[2], kp_driving["value"][0], image_size=size)
         matrix = jacobian.tolist()
         fig.suptitle(f"J_d = [[{matrix[0][0]:.2f}, {matrix[0][1]:.2f}], [{matrix[1][0]:.2f}, {matrix[1][1]:.2f}]],"
                      f" det = {torch.linalg.det(jacobian):.2f}.  ★ source keypoint p_s, ● driving keypoint p_d;"

@@ -20,9 +20,11 @@
 # 1. explain why FOMM predicts a *backward* flow (driving → source) and how to warp an image with it;
 # 2. derive $\mathcal{T}_k(z) = p^S_k + J^S_k (J^D_k)^{-1} (z - p^D_k)$ from a Taylor expansion;
 # 3. see, on a part that rotates and scales, what the first-order term adds to a pure translation;
-# 4. render keypoints as Gaussian heatmaps (used by chapter 03).
+# 4. render keypoints as Gaussians, the building block of chapter 03's heatmaps.
 #
-# Cells marked *export* become `fomm_teach/motion.py`.
+# Cells marked *export* become `fomm_teach/motion.py`. The symbols ($p_k$, $J_k$,
+# $\mathcal{T}_{S\leftarrow D}$, $K$) and the tensor shapes are those of the notation table in
+# `00_start_here` (§0.4).
 
 # %%
 from fomm_teach import checks
@@ -203,12 +205,18 @@ plt.show()
 #
 # the derivative of the part's pose map. `jacobian_from_pose` builds such a matrix from an angle,
 # a scale and a shear, $J = R(\theta)\,\mathrm{diag}(s, s)\begin{pmatrix}1 & h\\ 0 & 1\end{pmatrix}$.
+#
+# **Which way is a positive angle?** $R(\theta)$ sends the x axis $(1, 0)$ to $(\cos\theta, \sin\theta)$,
+# counter-clockwise in a maths textbook, where $y$ points up. In an image $y$ points **down** (row 0
+# is the top), so on screen a positive angle turns **clockwise**: the 40° part below has turned
+# clockwise. Every angle in this course follows this convention.
 
 # %% tags=["export"]
 def jacobian_from_pose(angle, scale=1.0, shear=0.0, dtype=torch.float32, device=None):
     """The 2×2 matrix J = R(angle) · scale · [[1, shear], [0, 1]] (angle in radians, column vectors).
 
-    A part drawn with this pose map maps its own frame u to image coordinates z = p + J u.
+    R(angle) = [[cos, -sin], [sin, cos]]; with y pointing down in an image, a positive angle turns
+    clockwise on screen.  A part drawn with this pose map maps its own frame u to image coordinates z = p + J u.
     Returns (2, 2).
     """
     angle = torch.as_tensor(angle, dtype=dtype, device=device)
@@ -236,7 +244,7 @@ fig, axes = plt.subplots(2, 2, figsize=(8.4, 8.4), layout="constrained")
 axes = axes.ravel()
 viz.show_image(axes[0], source[0], title="source S (part upright at $p^S$)")
 viz.draw_keypoints(axes[0], kp_source["value"][0], image_size=size)
-viz.show_image(axes[1], driving[0], title="driving D (moved, turned 40°, ×1.3)")
+viz.show_image(axes[1], driving[0], title="driving D (moved, turned 40° clockwise, ×1.3)")
 viz.draw_keypoints(axes[1], kp_driving["value"][0], image_size=size)
 for ax, warped, name in [(axes[2], warped_zero, "zero order: z − $p^D$ + $p^S$"),
                          (axes[3], warped_first, "first order: Eq. 4")]:
@@ -257,7 +265,8 @@ plt.show()
 # maps with learned masks (chapter 03).
 #
 # The arrows show the same maps: at each driving-frame pixel $z$, an arrow points from $z$ to the
-# source position $\mathcal{T}(z)$ it reads.
+# source position $\mathcal{T}(z)$ it reads. They are drawn over the driving frame $D$, whose pixels
+# $z$ are; the explorer of §2.5 draws its arrows the same way.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), layout="constrained")
@@ -271,20 +280,22 @@ plt.show()
 # ## 2.5 Explore it yourself
 #
 # The widget below keeps the source part at $p^S$ with $J^S = I$. Move the **driving keypoint** and
-# set its **Jacobian** with the rotation, scale and shear sliders. The right panel is the source
-# warped by $\mathcal{T}$, with a regular grid of the driving frame drawn on it; the left panel
-# draws the same grid where $\mathcal{T}$ sends it in the source, i.e. where each driving pixel
-# reads. (Arrows $z \to \mathcal{T}(z)$ would cross each other at large rotations; the image of a
-# grid under an affine map is a grid, so it stays readable. The thick pink and teal lines are the
-# driving frame's top row and left column: follow them to see the turn.) Try a rotation of 180°, a
-# scale below 1, a shear, and a scale close to 0 (what happens to $(J^D)^{-1}$?). The picture
-# under the sliders is an ordinary image: a saved notebook keeps the last one you drew.
+# set its **Jacobian** with the rotation, scale and shear sliders (a positive rotation turns
+# clockwise). The left panel is the first-order panel of the figure above, for the pose you set:
+# the driving frame $D$ with the arrows $z \to \mathcal{T}(z)$. At large rotations the arrows cross
+# each other, so the middle panel draws a regular grid of the driving frame where $\mathcal{T}$ sends
+# it in the source, i.e. where each driving pixel reads (the image of a grid under an affine map is
+# a grid, so it stays readable; the thick pink and teal lines are the driving frame's top row and
+# left column: follow them to see the turn). The right panel is the source warped by $\mathcal{T}$,
+# with the driving frame's grid: it should look like the left panel's $D$. Try a rotation of 180°, a
+# scale below 1, a shear, and a scale close to 0 (what happens to $(J^D)^{-1}$?). The picture under
+# the sliders is an ordinary image: a saved notebook keeps the last one you drew.
 
 # %%
 widgets.sparse_motion_explorer(source[0], p_source=p_source, sparse_motion_fn=sparse_motion, warp_fn=warp_image)
 
 # %% [markdown]
-# ## 2.6 Keypoints as Gaussian heatmaps (paper Eq. 6)
+# ## 2.6 Keypoints as Gaussians (the building block of paper Eq. 6)
 #
 # Chapter 03's dense motion network needs to *see* where the keypoints are, so each keypoint is
 # rendered as an unnormalised Gaussian on the grid,
@@ -292,7 +303,12 @@ widgets.sparse_motion_explorer(source[0], p_source=p_source, sparse_motion_fn=sp
 # $$G_k(z) = \exp\!\Big(-\frac{\lVert z - p_k \rVert^2}{2\sigma^2}\Big), \qquad \sigma^2 = 0.01 ,$$
 #
 # i.e. a standard deviation of 0.1 normalised units (≈ 3.2 pixels on a 64-pixel map). The peak is
-# 1 whatever $\sigma$ is: it is not a probability density.
+# 1 whatever $\sigma$ is: it is not a probability density, and it is not the detector's softmax
+# heatmap $\mathcal{H}_k$ of chapter 01 either. Paper Eq. 6 is the *difference* of two such
+# Gaussians, at the driving and at the source keypoint: chapter 03 builds it as $H_k$. The paper
+# writes its exponent as $-\lVert z - p_k\rVert^2/\sigma$ with $\sigma = 0.01$, without the ½; the
+# authors' code (`kp2gaussian` in `modules/util.py`), which the released models were trained with,
+# has the ½, and so do we.
 #
 # **Exercise 2.2.** Implement `kp2gaussian(kp_value, spatial_size, kp_variance)`.
 
@@ -304,7 +320,10 @@ def kp2gaussian(kp_value, spatial_size, kp_variance):
 
 # %% tags=["solution", "export"]
 def kp2gaussian(kp_value, spatial_size, kp_variance):
-    """Render each keypoint as an unnormalised Gaussian (paper Eq. 6): exp(-0.5 |z - p_k|^2 / kp_variance).
+    """Render each keypoint as an unnormalised Gaussian G_k(z) = exp(-0.5 |z - p_k|^2 / kp_variance).
+
+    The building block of paper Eq. 6 (H_k = G at driving - G at source, chapter 03); the ½ is the
+    authors' code's (modules/util.py), the paper's formula has none.
 
     kp_value: (B, K, 2) in [-1, 1], (x, y) order.  spatial_size: (H, W).  Returns (B, K, H, W).
     """
@@ -334,7 +353,8 @@ plt.show()
 #   gives $\mathcal{T}_k(z) = p^S_k + J^S_k (J^D_k)^{-1}(z - p^D_k)$ (Eq. 4).
 # - The zero-order model $z - p^D_k + p^S_k$ only translates; the Jacobians add local rotation,
 #   scaling and shear, exact for a rigid part.
-# - Keypoints are rendered as Gaussians $G_k$ with variance 0.01 for the next chapter.
+# - Keypoints are rendered as Gaussians $G_k$ with variance 0.01; chapter 03's heatmap $H_k$
+#   (paper Eq. 6) is the difference of two of them.
 #
 # ## Think about it
 #
@@ -345,3 +365,24 @@ plt.show()
 #    elbow): where does one keypoint's map go wrong, and what could fix it?
 # 4. Only the product $J^S_k (J^D_k)^{-1}$ matters. What does this say about the "reference frame"
 #    the detector learns: is it unique?
+#
+# <details><summary>Short answers</summary>
+#
+# 1. A backward map gives every output pixel exactly one place to read from, so sampling fills the
+#    whole output with no holes and no collisions, and it is differentiable (`grid_sample`). A
+#    forward map pushes source pixels to places that may be hit twice or never, which leaves holes
+#    to fill and overlaps to resolve.
+# 2. $(J^D_k)^{-1}$ becomes huge, so $\mathcal{T}_k$ sends pixels near the keypoint far outside the
+#    image (and its gradients explode). The detector's Jacobian head starts at weight 0 and bias
+#    $(1, 0, 0, 1)$, so every $J_k = I$ at first (chapter 01), and the motion starts as a translation.
+# 3. One keypoint's affine map fits one rigid piece: on an arm bent at the elbow it is right near the
+#    keypoint (say the upper arm) and increasingly wrong along the forearm, which turns differently.
+#    More keypoints (one per rigid piece) and masks that pick, per pixel, the right keypoint's motion
+#    fix it: that is chapter 03.
+# 4. It is not unique. Change the reference frame by the same invertible linear map $M$ near the
+#    keypoint, for every frame: each Jacobian becomes $J^X_k M$, and $J^S_k M\,(J^D_k M)^{-1} =
+#    J^S_k (J^D_k)^{-1}$, so the motion, and any reconstruction, is unchanged. Reconstruction alone cannot
+#    tell $J$ from $J M$; chapter 05's Jacobian lesson shows what that costs when source and driving
+#    frame come from different objects, and how the equivariance constraint pins the frame down.
+#
+# </details>
