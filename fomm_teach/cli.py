@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = [
     "fomm_teach.animate_cli",
     "fomm_teach.data.check",
     "fomm_teach.training_cli",
+    "fomm_teach.ablation_cli",
     "fomm_teach.fetch_vgg",
     "fomm_teach.notebooks_cli",
 ]
