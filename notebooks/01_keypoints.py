@@ -25,7 +25,9 @@
 # 4. explain the Jacobian head and why it starts as the identity matrix.
 #
 # The code cells marked *export* become the library modules `fomm_teach/keypoints.py` and
-# `fomm_teach/blocks.py`: what you read here is exactly what the library runs.
+# `fomm_teach/blocks.py`: what you read here is exactly what the library runs. The symbols ($p_k$,
+# $J_k$, $\mathcal{H}_k$, $K$) and the tensor shapes are collected in the notation table of
+# `00_start_here` (§0.4).
 
 # %%
 from fomm_teach import checks
@@ -127,7 +129,8 @@ print("score maps:", tuple(logits.shape), "(frames, K=1, H, W)")
 # $$\mathcal{H}_k(z) = \frac{\exp\big(L_k(z)/\tau\big)}{\sum_{z'} \exp\big(L_k(z')/\tau\big)} .$$
 #
 # Every map $\mathcal{H}_k$ is non-negative and sums to 1. The authors use $\tau = 0.1$ in every
-# config.
+# config. (Calligraphic $\mathcal{H}_k$ is this probability map; chapter 03's plain $H_k$, paper
+# Eq. 6, is another thing: a difference of two Gaussians.)
 #
 # **Exercise 1.1.** Implement `spatial_softmax(logits, temperature)`: flatten the two spatial axes,
 # apply a softmax along them, and give the result the input's shape back.
@@ -465,10 +468,11 @@ class AntiAliasInterpolation2d(nn.Module):
 
 
 # %% [markdown]
-# Networks receive images from users, so the blocks come with one input check that explains what
-# is wrong and how to fix it, rather than a shape error deep inside a convolution.
+# Networks receive images from users, so the blocks come with one input check, `check_image`, that
+# explains what is wrong and how to fix it rather than failing with a shape error deep inside a
+# convolution. It is plumbing, not part of the model: the cell is folded (open it if you are curious).
 
-# %% tags=["export"] module="blocks"
+# %% tags=["export", "helper"] module="blocks"
 def check_image(image, num_channels, multiple=1, min_size=1, name="image", like=None):
     """Raise FommTeachError unless `image` is a finite float (B, num_channels, H, W) tensor with
     H and W multiples of `multiple` and at least `min_size`, and, if `like` (a weight of the model)
@@ -695,10 +699,10 @@ for name, jacobian in [("identity init", kp["jacobian"][0]), ("default init", ja
 # first-order part gradually.
 
 # %% [markdown]
-# A clear error is part of the interface. An image of the wrong size or channel count fails with
-# a message that says what to change:
+# A clear error is part of the interface: the folded cell below feeds the detector an image of the
+# wrong channel count and one of the wrong size, and prints the one-line messages.
 
-# %%
+# %% tags=["helper"]
 for bad_image in [torch.rand(1, 1, frame_size, frame_size), torch.rand(1, 3, frame_size - 4, frame_size)]:
     try:
         kp_detector(bad_image)
@@ -728,3 +732,26 @@ for bad_image in [torch.rand(1, 1, frame_size, frame_size), torch.rand(1, 3, fra
 #    into a detector with `pad=3` silently change every keypoint?
 # 4. What would go wrong in chapter 02's formula $J_s J_d^{-1}$ if the Jacobian head started from
 #    random weights?
+#
+# <details><summary>Short answers</summary>
+#
+# 1. Early in training, or when two parts look alike (two hands, two blades), the scores of one
+#    keypoint can fire at two places; the soft-argmax then reports a point between them, on nothing.
+#    A lower temperature sharpens the softmax towards the stronger peak (with exactly equal peaks no
+#    temperature helps); training also learns to prefer one of the two, since a keypoint in empty
+#    space explains the motion badly.
+# 2. Separate softmaxes would give one distribution over the columns and another over the rows; their
+#    expectations could come from different peaks (the x of one blob, the y of another), and the
+#    product of the two marginals is not the heatmap. One softmax over all $H \cdot W$ positions is a
+#    distribution over positions, whose mean is a point the heatmap supports.
+# 3. Cell $i = 0$ summarises feature pixels 0 to 6, centred on pixel 3 of 64, which sits at
+#    $x = -1 + 2\cdot3/63 \approx -0.905$, yet it is reported at $x = -1$. Training does not mind:
+#    the keypoints are learned without labels, only their motion between frames matters, and a fixed
+#    stretch of about 63/57 applies to both frames alike. But a detector with `pad=3` has 64×64 maps
+#    whose cell $i$ is centred on pixel $i$: the same weights give other scores at other places, and
+#    every keypoint the released model learned moves.
+# 4. Random weights give small, nearly singular $J_k$ (we measured it above); $J_d^{-1}$ then has huge
+#    entries, $\mathcal{T}_k$ flings pixels far outside the image, and the first gradients blow up.
+#    Starting from $J = I$ makes the first motions pure translations.
+#
+# </details>
