@@ -21,8 +21,9 @@
 # This notebook shows
 # 1. the paper's idea in two pictures, and what the finished (small) model does;
 # 2. the course map: which notebook builds which part;
-# 3. how exercises and their checks work, with one tiny worked exercise;
-# 4. how to run the course on a laptop, on Binder or on Colab, and a setup check.
+# 3. the notation every chapter uses;
+# 4. how exercises and their checks work, with one tiny worked exercise;
+# 5. how to run the course on a laptop, on Binder or on Colab, and a setup check.
 #
 # **Where you work: `notebooks/student/`.** Your notebooks are the ones in `notebooks/student/`
 # (this one, if `make lab`, Binder or a README badge opened it): the exercises are open and each
@@ -66,7 +67,9 @@ from fomm_teach.motion import jacobian_from_pose, sparse_motion, warp_image
 # neighbourhood: $T_k(z) \approx p^S_k + (z - p^D_k)$.
 #
 # Below, one rigid part is drawn in a source pose and in a driving pose (moved, turned by 40° and
-# enlarged by 20 %). We know its keypoint (the part's centre) and its Jacobian (rotation × scale)
+# enlarged by 20 %). In an image the y axis points **down** (row 0 is the top), so the rotation
+# matrix of a textbook turns the other way on screen: a positive angle turns **clockwise**. The
+# whole course uses this convention. We know its keypoint (the part's centre) and its Jacobian (rotation × scale)
 # exactly, and warp the source back into the driving pose both ways. The arrows at each keypoint
 # are the two columns of $J_k$: the part's own x and y axes.
 
@@ -222,7 +225,31 @@ else:
 # they will go.
 
 # %% [markdown]
-# ## 0.4 How exercises work
+# ## 0.4 Notation
+#
+# Every chapter uses these symbols and shapes; later chapters point back here. $B$ is the batch
+# size, $C$ the number of channels (3), $H \times W$ the image size, and $h \times w$ the smaller
+# size at which the dense motion network works.
+#
+# | symbol | meaning | in the code |
+# |---|---|---|
+# | $S$, $D$ | the source image and the driving frame | `source_image`, `driving`: (B, C, H, W), values in [0, 1] |
+# | $z = (x, y)$ | a position in normalised coordinates $[-1, 1]^2$: $x$ along the width (to the right), $y$ along the height (**down**) | `make_coordinate_grid`: (H, W, 2), last axis (x, y) |
+# | $K$ | the number of keypoints (10 in the paper) | `num_kp` |
+# | $p_k$, $p^S_k$, $p^D_k$ | keypoint $k$ (of $S$, of $D$) | `kp["value"]`: (B, K, 2) |
+# | $J_k$, $J^S_k$, $J^D_k$ | its Jacobian: a 2×2 matrix saying how the keypoint's neighbourhood is turned and stretched; its columns are the neighbourhood's own axes | `kp["jacobian"]`: (B, K, 2, 2), row-major |
+# | $R(\theta)$ | rotation by $\theta$, $\begin{pmatrix}\cos\theta & -\sin\theta\\ \sin\theta & \cos\theta\end{pmatrix}$; as $y$ points down, a positive $\theta$ turns **clockwise** on screen | `jacobian_from_pose` (chapter 02) |
+# | $\mathcal{H}_k$ | the detector's probability map of keypoint $k$: a softmax over all positions, sums to 1 (chapter 01) | `heatmap`: (B, K, 58, 58) for vox-256 |
+# | $G_k$ | an unnormalised Gaussian at $p_k$, peak 1 (chapter 02) | `kp2gaussian`: (B, K, H, W) |
+# | $H_k$ | the *heatmap representation*, paper Eq. 6: $G$ at $p^D_k$ minus $G$ at $p^S_k$ (chapter 03); not $\mathcal{H}_k$ | `heatmap_representation`: (B, K+1, 1, h, w) |
+# | $\mathcal{T}_{S\leftarrow D}$ | the backward motion: for a pixel $z$ of $D$, the position in $S$ to read | a sampling grid (B, H, W, 2) for `grid_sample` |
+# | $\mathcal{T}_k$ | keypoint $k$'s local affine motion $p^S_k + J^S_k (J^D_k)^{-1}(z - p^D_k)$, paper Eq. 4–5 (chapter 02) | `sparse_motion`: (B, K, H, W, 2) |
+# | $M_k$ | soft masks over $K{+}1$ parts, part 0 the background (chapter 03) | `mask`: (B, K+1, h, w) |
+# | $\hat{\mathcal{T}}_{S\leftarrow D}$ | the dense motion $\sum_k M_k \mathcal{T}_k$, paper Eq. 7 (chapter 03) | `deformation`: (B, h, w, 2) |
+# | $\hat{\mathcal{O}}_{S\leftarrow D}$ | the occlusion map, 1 where $S$ shows the pixel, paper Eq. 8 (chapters 03 and 04) | `occlusion_map`: (B, 1, h, w) |
+
+# %% [markdown]
+# ## 0.5 How exercises work
 #
 # Every exercise is three cells:
 # 1. a **stub**: a function with its docstring whose body raises `NotImplementedError`. You
@@ -286,7 +313,7 @@ def column_to_x_off_by_one(column, width):
 _ = checks.check_column_to_x(column_to_x_off_by_one)
 
 # %% [markdown]
-# ## 0.5 Running the course
+# ## 0.6 Running the course
 #
 # **On a laptop** (Linux or macOS, Python ≥ 3.10, about 6.5 GB of disk for the `.venv` with
 # PyTorch; the first `make` takes a few minutes on a fast connection, longer on a slow one):
@@ -311,7 +338,7 @@ _ = checks.check_column_to_x(column_to_x_off_by_one)
 # "Run all" always reaches the end.
 
 # %% [markdown]
-# ## 0.6 Setup check
+# ## 0.7 Setup check
 #
 # The cell below builds a tiny keypoint detector (the network of chapter 01) and runs it on a
 # random image on `course.device`. If it prints ✅, your installation has everything the course
@@ -338,6 +365,7 @@ print(f"✅ setup works: a KPDetector ran on {course.device}; keypoints {tuple(k
 # - One affine motion per keypoint is not enough for a whole picture: masks choose among the
 #   $K+1$ motions, an occlusion map marks what must be painted in, and a generator does the
 #   painting.
+# - The symbols and tensor shapes of every chapter are in the notation table of §0.4.
 # - Each exercise is stub → solution → check; a check prints ✅/❌/⏭ and always leaves you with a
 #   working function.
 #
