@@ -478,9 +478,8 @@ def write_results(folder: Path, rows: list[dict], run: dict) -> None:
     with open(folder / "ablation.csv", "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=COLUMNS)
         writer.writeheader()
-        for row in rows:
-            writer.writerow({key: round(value, 5) if isinstance(value, float) else value
-                             for key, value in table_row(row).items()})
+        for row in rows:   # full precision: the notebook recomputes the table from this file
+            writer.writerow(table_row(row))
     (folder / "ablation.md").write_text(markdown(rows, run), encoding="utf-8")
     (folder / "run.json").write_text(json.dumps(run, indent=1), encoding="utf-8")
     figure(rows, run).savefig(folder / "ablation.png", dpi=100)
@@ -503,3 +502,54 @@ def _number(text: str):
         return text
     return int(value) if value.is_integer() and "." not in text else value
 
+
+
+# --- notebook 09's pictures of the learned keypoints ---
+
+def committed_results(start=None):
+    """The committed full run's folder (``benchmarks/ablation`` of the repository above ``start``), or None.
+
+    None where the course was installed without the repository (pip): the notebook then uses its own run.
+    """
+    start = Path.cwd() if start is None else Path(start)
+    for folder in (start, *start.resolve().parents):
+        candidate = folder / "benchmarks" / "ablation"
+        if (candidate / "run.json").is_file():
+            return candidate
+    return None
+
+
+@torch.no_grad()
+def jacobian_figure(models: dict, clip: dict, times, length: float = 0.25):
+    """Keypoints and Jacobians of several trained models on the same frames, beside the true motion.
+
+    models: {variant name: {'kp_detector', ...}} (Jacobian variants); clip: a SyntheticVideos video
+    (frames (T, 3, S, S), affine (T, P, 2, 3), centers (T, P, 2)); times: the frames to show. Row 0:
+    the true 2×2 map B(t) of each part at its centre; then one row per model, its keypoints and the
+    columns of J(t) (solid: the first, dotted: the second), ``length`` units of [-1, 1] long for an identity.
+    """
+    from matplotlib.figure import Figure
+
+    from fomm_teach import viz
+
+    frames = clip["frames"][list(times)]                                                          # (F, 3, S, S)
+    size = frames.shape[-1]
+    rows = [("ground truth", {"value": clip["centers"][list(times)],                             # (F, P, 2)
+                              "jacobian": clip["affine"][list(times)][..., :2, :2]})]             # (F, P, 2, 2)
+    for name, pair in models.items():
+        pair["kp_detector"].eval()
+        rows.append((name, pair["kp_detector"](frames)))
+    fig = Figure(figsize=(2.3 * len(times), 2.5 * len(rows)))
+    axes = fig.subplots(len(rows), len(times), squeeze=False)
+    for row, (name, kp) in enumerate(rows):
+        for column, t in enumerate(times):
+            ax = axes[row, column]
+            viz.show_image(ax, frames[column], f"{name}, frame {t}")
+            viz.draw_jacobians(ax, kp["value"][column], kp["jacobian"][column], size, length=length)
+            viz.draw_keypoints(ax, kp["value"][column], size, numbers=row > 0, size=30)
+            ax.set_xlim(-0.5, size - 0.5)
+            ax.set_ylim(size - 0.5, -0.5)
+    fig.suptitle("Keypoints with their Jacobians as local frames (solid: J's first column, dotted: its second); "
+                 "top row: the true 2×2 map of the part", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from fomm_teach.ablation import (VARIANTS, base_config, format_variants, read_results, run_ablation, variant,
-                                 variant_config)
+from fomm_teach.ablation import (VARIANTS, base_config, format_variants, markdown, read_results, run_ablation,
+                                 variant, variant_config)
 from fomm_teach.cli import main as cli_main
 from fomm_teach.errors import FommTeachError
 from fomm_teach.losses import GeneratorFullModel
@@ -140,6 +140,7 @@ def test_command_trains_scores_writes_and_resumes(tmp_path, tiny_config, capsys)
             assert row["jacobian_motion_error"] == pytest.approx(row["jacobian_motion_zero_order"], rel=1e-4)
         assert row["l1_ratio"] == pytest.approx(row["l1"] / row["copy_l1"], rel=1e-3)
     assert "| Baseline | 0.073 |" in printed and "*" in printed.split("| Baseline |")[1].splitlines()[0]
+    assert markdown(rows, run) == (out / "results" / "ablation.md").read_text(encoding="utf-8")   # what notebook 09 reads
     assert (out / "results" / "ablation.png").stat().st_size > 10_000
     assert (out / "full" / "seed-0" / "model.pth.tar").is_file()
 
