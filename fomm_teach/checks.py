@@ -500,6 +500,8 @@ def check_function(
         return _fail(name, "the library's own function was passed, not the learner's", reference_fn, learner_fn,
                      "it was the library's own")
     run_learner = adapt(learner_fn) if adapt else learner_fn
+    if adapt:   # a hint's wrong version is a function like the learner's: compare it adapted too
+        hints = [Hint(hint.text, adapt(hint.wrong)) for hint in hints]
     run_reference = adapt(reference_fn) if adapt else reference_fn
     timeout = CALL_TIMEOUT_S if timeout is None else timeout
     worst = 0.0
@@ -1062,72 +1064,194 @@ def check_warp_features(fn: Callable) -> Callable:
 # --- chapter 06 ---
 
 
-def _optimizer_summary(build):
-    """Wrap an optimiser builder so that its output is comparable: per network, the numbers that matter."""
+def _training_setup(generator_gan: float, size: int = 32, batch: int = 2):
+    """(generator_full, discriminator_full, optimizers, x) of tiny synthetic-fast networks, seeded.
 
-    def summary(models, train_params):
-        optimizers = build(models, train_params)
-        out = {}
-        for name, model in models.items():
-            group = optimizers[name].param_groups[0]
-            owned = {id(p) for p in model.parameters()}
-            given = [p for g in optimizers[name].param_groups for p in g["params"]]
-            out[name] = {"lr": group["lr"], "betas": list(group["betas"]), "eps": group["eps"],
-                         "weight_decay": group["weight_decay"], "adam": float(isinstance(optimizers[name], torch.optim.Adam)),
-                         "own_parameters": float(len(given) == len(owned) and all(id(p) in owned for p in given))}
-        return out
+    The optimisers are plain SGD (lr 0.1): a parameter then moves by exactly lr × its gradient, so
+    gradients left over from an earlier backward show up in the weights.
+    """
+    from fomm_teach.config import load_config
+    from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
+    from fomm_teach.models import build_models
+
+    config = load_config("synthetic-fast")
+    config["dataset_params"]["frame_shape"] = [size, size, 3]
+    train_params = config["train_params"]
+    train_params["loss_weights"]["generator_gan"] = generator_gan
+    with torch.random.fork_rng():
+        torch.manual_seed(6)
+        models = build_models(config)
+    generator_full = GeneratorFullModel(models["kp_detector"], models["generator"], models["discriminator"], train_params)
+    discriminator_full = DiscriminatorFullModel(models["kp_detector"], models["generator"], models["discriminator"],
+                                                train_params)
+    optimizers = {name: torch.optim.SGD(model.parameters(), lr=0.1) for name, model in models.items()}
+    generator = seeded_generator(60)
+    source = torch.rand(batch, 3, size, size, generator=generator)                               # (B, 3, S, S)
+    driving = torch.roll(source, shifts=(2, 3), dims=(2, 3))                                      # (B, 3, S, S)
+    return generator_full, discriminator_full, optimizers, {"source": source, "driving": driving}
+
+
+def _two_iterations(train_step_fn):
+    """Wrap a train_step so that its output is comparable: two iterations on one batch, then every weight.
+
+    Each iteration draws the same equivariance warp (seeded; the caller's random state is restored).
+    Returns {'raised', 'losses', 'prediction', 'generator', 'kp_detector', 'discriminator'}: the
+    NonFiniteLoss raised (or None), the losses of each iteration (stopping after a non-finite one),
+    the last prediction, and each network's parameters flattened into one vector.
+    """
+    from fomm_teach.train import NonFiniteLoss
+
+    def summary(generator_full, discriminator_full, optimizers, x):
+        raised, losses, prediction = None, [], None
+        with torch.random.fork_rng():
+            for iteration in range(2):
+                torch.manual_seed(100 + iteration)
+                try:
+                    result = train_step_fn(generator_full, discriminator_full, optimizers, x)
+                except Exception as error:
+                    # by name: a notebook's own NonFiniteLoss (its export cell, run) is another class object
+                    if not isinstance(error, NonFiniteLoss) and type(error).__name__ != "NonFiniteLoss":
+                        raise
+                    raised = "NonFiniteLoss"
+                    break
+                if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], dict)):
+                    raise TypeError(f"train_step returned {type(result).__name__}; it must return (losses, generated)")
+                step_losses, generated = result
+                for name, value in step_losses.items():
+                    if isinstance(value, torch.Tensor):
+                        raise TypeError(f"losses[{name!r}] is a tensor: store float(value.detach()), or the log "
+                                        "keeps every iteration's whole graph alive")
+                losses.append({name: torch.tensor(float(value), dtype=torch.float64)   # a tensor: nan == nan here
+                               for name, value in step_losses.items()})
+                prediction = generated["prediction"].detach()
+                if not all(math.isfinite(value) for value in step_losses.values()):
+                    break   # stepped on a nan: the networks now refuse their nan outputs
+        networks = {"generator": generator_full.generator, "kp_detector": generator_full.kp_extractor,
+                    "discriminator": generator_full.discriminator}
+        weights = {name: torch.cat([p.detach().flatten() for p in network.parameters()])
+                   for name, network in networks.items()}
+        return {"raised": raised, "losses": losses, "prediction": prediction, **weights}
 
     return summary
 
 
-def check_build_optimizers(fn: Callable) -> Callable:
-    """Exercise 6.1: one Adam(betas=(0.5, 0.999)) per network at the config's learning rate."""
-    from fomm_teach.train import build_optimizers
+def check_train_step(fn: Callable) -> Callable:
+    """Exercise 6.1: one iteration of the authors' loop (generator + detector step, then the discriminator's)."""
+    from fomm_teach.train import NonFiniteLoss, train_step
 
-    def networks():
-        return {"generator": torch.nn.Linear(3, 2), "kp_detector": torch.nn.Conv2d(1, 2, 3),
-                "discriminator": torch.nn.Linear(2, 1)}
-
-    rates = {"lr_generator": 2e-4, "lr_kp_detector": 2e-4, "lr_discriminator": 2e-4}
+    diverged = _training_setup(0)
+    with torch.no_grad():
+        list(diverged[0].generator.parameters())[-1][0] = float("nan")   # the prediction, so the losses, turn nan
     cases = [
-        ("vox-256 learning rates", (networks(), {**rates, "num_epochs": 100}), {}),
-        ("different rates per network", (networks(), {"lr_generator": 1e-3, "lr_kp_detector": 5e-4,
-                                                      "lr_discriminator": 3e-5}), {}),
-        ("taichi-adv: a frozen keypoint detector (lr 0)", (networks(), {**rates, "lr_kp_detector": 0}), {}),
+        ("no GAN (synthetic-fast): two iterations", _training_setup(0), {}),
+        ("GAN on (generator_gan 1): two iterations", _training_setup(1), {}),
+        ("a generator weight is nan (a diverged run): nothing may be stepped", diverged, {}),
     ]
-    return check_function(fn, build_optimizers, cases, name="build_optimizers", atol=0, rtol=0,
-                          adapt=_optimizer_summary)
 
+    def step_all(optimizers, names, clear=True):
+        for name in names:
+            optimizers[name].step()
+            if clear:
+                optimizers[name].zero_grad()
 
-def check_epoch_means(fn: Callable) -> Callable:
-    """Exercise 6.2: the per-epoch mean of every loss key (what one log.txt line holds)."""
-    from fomm_teach.train import epoch_means
+    def discriminator_step(discriminator_full, optimizers, x, generated, losses, clear=True):
+        if clear:
+            optimizers["discriminator"].zero_grad()
+        loss = sum(value.mean() for value in discriminator_full(x, generated).values())
+        losses["disc_gan"] = float(loss.detach())
+        loss.backward()
+        step_all(optimizers, ["discriminator"])
 
-    generator = seeded_generator(6)
-    steps = [{"perceptual": float(v), "equivariance_value": float(w)}
-             for v, w in torch.rand(7, 2, generator=generator).tolist()]
-    cases = [
-        ("seven iterations, two losses", (steps,), {}),
-        ("one iteration", (steps[:1],), {}),
-        ("a key that appears later (the GAN switched on)", (steps[:2] + [{**steps[2], "disc_gan": 0.25}],), {}),
-        ("no iterations", ([],), {}),
-    ]
-    def sums(step_losses):
-        out = {}
-        for losses in step_losses:
-            for name, value in losses.items():
-                out[name] = out.get(name, 0.0) + value
-        return out
+    def variant(clear_generator=True, clear_discriminator=True, detector=True, discriminator="gan", weighted=False,
+                finite_check=True):
+        def wrong_train_step(generator_full, discriminator_full, optimizers, x, scaler=None):
+            losses_generator, generated = generator_full(x)
+            weights = generator_full.loss_weights
+            values = {name: value.mean() * (_first(weights[name]) if weighted else 1)
+                      for name, value in losses_generator.items()}
+            losses = {name: float(value.detach()) for name, value in values.items()}
+            if finite_check and not all(math.isfinite(value) for value in losses.values()):
+                raise NonFiniteLoss(losses)
+            sum(values.values()).backward()
+            step_all(optimizers, ["generator", "kp_detector"] if detector else ["generator"], clear_generator)
+            if discriminator == "always" or (discriminator == "gan" and weights["generator_gan"] != 0):
+                discriminator_step(discriminator_full, optimizers, x, generated, losses, clear_discriminator)
+            return losses, generated
 
-    def over_all_iterations(step_losses):
-        return {name: value / len(step_losses) for name, value in sums(step_losses).items()}
+        return wrong_train_step
 
     hints = [
-        Hint("the mean, not the sum: divide by the number of iterations.", sums),
-        Hint("a key that appears later is averaged over the iterations that have it, not over all of them.",
-             over_all_iterations),
+        Hint("clear the generator's and the keypoint detector's gradients after their step (zero_grad): backward "
+             "adds to .grad, so the next iteration would step on the sum of both iterations' gradients.",
+             variant(clear_generator=False)),
+        Hint("clear the discriminator's gradients before its own backward: the generator's GAN and feature-matching "
+             "losses left gradients in it, and its step must follow its own loss only.",
+             variant(clear_discriminator=False)),
+        Hint("step the keypoint detector's optimiser too: the generator's losses train both networks.",
+             variant(detector=False)),
+        Hint("with loss_weights['generator_gan'] == 0 the authors neither run nor step the discriminator.",
+             variant(discriminator="always")),
+        Hint("the losses of generator_full are already weighted: sum them as they are.", variant(weighted=True)),
+        Hint("check that every loss is finite before backward, and raise NonFiniteLoss(losses) if one is not: "
+             "one nan step spreads nan into every weight.", variant(finite_check=False)),
     ]
-    return check_function(fn, epoch_means, cases, name="epoch_means", hints=hints)
+    return check_function(fn, train_step, cases, name="train_step", adapt=_two_iterations, hints=hints,
+                          timeout=max(CALL_TIMEOUT_S, 30))
+
+
+def _first(weight):
+    """A loss weight as one number (the pyramid weights are lists; the first stands for all)."""
+    return weight[0] if isinstance(weight, (list, tuple)) else weight
+
+
+def check_linear_fit_r2(fn: Callable) -> Callable:
+    """Exercise 6.2: least squares with a bias on the fit rows, R² = 1 − SS_res / SS_tot on the scored rows."""
+    from fomm_teach.evaluate import linear_fit_r2
+
+    generator = seeded_generator(62)
+    features = torch.randn(40, 6, generator=generator)                                            # (N, F)
+    mixing = torch.randn(6, 4, generator=generator)                                               # (F, D)
+    offset = torch.tensor([3.0, -2.0, 0.5, 1.0])
+    targets = features @ mixing + offset + 0.3 * torch.randn(40, 4, generator=generator)         # (N, D)
+    scaled = targets * torch.tensor([1.0, 10.0, 0.1, 1.0])                                        # columns of other spread
+    cases = [
+        ("linear targets with an offset and noise", (features[:24], targets[:24], features[24:], targets[24:]), {}),
+        ("columns with very different spreads", (features[:24], scaled[:24], features[24:], scaled[24:]), {}),
+        ("unrelated targets (R² near or below 0)",
+         (features[:24], torch.randn(24, 2, generator=generator), features[24:], torch.randn(16, 2, generator=generator)),
+         {}),
+    ]
+
+    def no_bias(features_fit, targets_fit, features_score, targets_score):
+        weights = torch.linalg.lstsq(features_fit.double(), targets_fit.double()).solution
+        prediction = features_score.double() @ weights
+        targets = targets_score.double()
+        total = ((targets - targets.mean(0, keepdim=True)) ** 2).sum()
+        return float(1 - ((targets - prediction) ** 2).sum() / total), prediction.float()
+
+    def scored_on_fit_rows(features_fit, targets_fit, features_score, targets_score):
+        return linear_fit_r2(features_fit, targets_fit, features_fit, targets_fit)
+
+    def one_mean(features_fit, targets_fit, features_score, targets_score):
+        r2, prediction = linear_fit_r2(features_fit, targets_fit, features_score, targets_score)
+        targets = targets_score.double()
+        residual = ((targets - prediction.double()) ** 2).sum()
+        return float(1 - residual / ((targets - targets.mean()) ** 2).sum()), prediction
+
+    def ratio(features_fit, targets_fit, features_score, targets_score):
+        r2, prediction = linear_fit_r2(features_fit, targets_fit, features_score, targets_score)
+        return 1 - r2, prediction
+
+    hints = [
+        Hint("append a column of ones to the features (a bias): the parts' positions are not 0 where the "
+             "keypoints are 0.", no_bias),
+        Hint("score on the held-out rows (features_score, targets_score), not on the rows the map was fitted on.",
+             scored_on_fit_rows),
+        Hint("SS_tot is about each target column's own mean (mean over rows, dim 0), not one mean of everything.",
+             one_mean),
+        Hint("R² = 1 − SS_res / SS_tot: you returned the ratio itself.", ratio),
+    ]
+    return check_function(fn, linear_fit_r2, cases, name="linear_fit_r2", atol=1e-4, rtol=1e-4, hints=hints)
 
 
 # --- chapter 07 ---

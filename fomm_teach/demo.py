@@ -40,18 +40,6 @@ def register(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def draw_jacobians(ax, kp_value, jacobian, image_size, length=0.08):
-    """Each keypoint's Jacobian (K, 2, 2) as two short lines along its columns, from kp_value (K, 2)."""
-    from fomm_teach import viz
-
-    pixels_per_unit = (image_size - 1) / 2
-    centres = viz.to_pixels(kp_value, image_size)                     # (K, 2) pixels
-    for k, (x, y) in enumerate(centres.tolist()):
-        for column in range(2):
-            dx, dy = (jacobian[k, :, column] * length * pixels_per_unit).tolist()
-            ax.plot([x, x + dx], [y, y + dy], color=viz.keypoint_color(k), linewidth=1.5)
-
-
 def keypoint_figures(detector, image: torch.Tensor, title: str, out: Path) -> list[Path]:
     """``keypoints.png`` (image, numbered keypoints, Jacobian axes) and ``heatmaps.png`` (one per keypoint).
 
@@ -69,7 +57,7 @@ def keypoint_figures(detector, image: torch.Tensor, title: str, out: Path) -> li
     ax = fig.add_subplot()
     viz.show_image(ax, image, f"{title}\n{num_kp} numbered keypoints; lines: the columns of each Jacobian")
     if "jacobian" in kp:
-        draw_jacobians(ax, kp["value"][0], kp["jacobian"][0], size)
+        viz.draw_jacobians(ax, kp["value"][0], kp["jacobian"][0], size)
     viz.draw_keypoints(ax, kp["value"][0], size)
     fig.tight_layout()
     fig.savefig(out / "keypoints.png", dpi=100)

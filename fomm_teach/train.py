@@ -2,7 +2,7 @@
 
 
 # --- from notebooks/06_training.py, cell 4 ---
-"""The authors' training loop (their train.py, spec §7), taught in notebooks/06_training.py.
+"""The authors' training loop (their train.py), taught in notebooks/06_training.py.
 
 Optimisers and schedule, one training iteration, the per-epoch loss log in the authors' format,
 checkpoints with everything needed to resume exactly, the per-epoch picture of their Visualizer,
@@ -10,7 +10,7 @@ synthetic batches with an easy-first curriculum, and `train(config, out_dir)`.
 """
 
 
-# --- from notebooks/06_training.py, cell 7 ---
+# --- from notebooks/06_training.py, cell 6 ---
 import torch
 
 
@@ -20,7 +20,7 @@ def build_optimizers(models, train_params):
             for name in ("generator", "kp_detector", "discriminator")}
 
 
-# --- from notebooks/06_training.py, cell 9 ---
+# --- from notebooks/06_training.py, cell 7 ---
 import torch
 
 
@@ -35,11 +35,7 @@ def build_schedulers(optimizers, train_params):
             for name, optimizer in optimizers.items()}
 
 
-# --- from notebooks/06_training.py, cell 13 ---
-import math
-
-import torch
-
+# --- from notebooks/06_training.py, cell 11 ---
 from fomm_teach.errors import FommTeachError
 
 
@@ -52,8 +48,12 @@ class NonFiniteLoss(FommTeachError):
         super().__init__(f"non-finite loss ({terms})")
 
 
+# --- from notebooks/06_training.py, cell 13 ---
+import math
+
+
 def train_step(generator_full, discriminator_full, optimizers, x, scaler=None):
-    """One iteration of the authors' loop (spec §7). x: {'source', 'driving'} (B, 3, H, W).
+    """One iteration of the authors' loop. x: {'source', 'driving'} (B, 3, H, W).
 
     Returns (losses, generated): losses {name: float} (generator terms, plus 'disc_gan' when the
     GAN is on), generated the generator's output dict. Raises NonFiniteLoss instead of stepping
@@ -100,7 +100,6 @@ def epoch_means(step_losses):
     return {name: sums[name] / counts[name] for name in sums}
 
 
-# --- from notebooks/06_training.py, cell 20 ---
 def format_log_line(epoch, means):
     """One line of the authors' log.txt: '%08d) name - %.5f; name - %.5f' (no newline)."""
     return f"{epoch:08d}) " + "; ".join(f"{name} - {value:.5f}" for name, value in means.items())
@@ -117,7 +116,7 @@ def parse_log(path):
     return rows
 
 
-# --- from notebooks/06_training.py, cell 23 ---
+# --- from notebooks/06_training.py, cell 20 ---
 import torch
 
 from fomm_teach.checkpoint import check_resume_entries, load_checkpoint, read_checkpoint, save_checkpoint
@@ -165,7 +164,7 @@ def load_training_state(path, models, optimizers, schedulers, scaler=None):
     return int(checkpoint["next_epoch"])
 
 
-# --- from notebooks/06_training.py, cell 25 ---
+# --- from notebooks/06_training.py, cell 22 ---
 import os
 
 import torch
@@ -326,7 +325,7 @@ def make_batches(config, device="cpu", rank=0, world_size=1, seed=0):
     return kind(dataset_params, train_params, device, rank=rank, world_size=world_size, seed=seed)
 
 
-# --- from notebooks/06_training.py, cell 28 ---
+# --- from notebooks/06_training.py, cell 25 ---
 import numpy as np
 import torch
 
@@ -386,7 +385,7 @@ def visualize(x, generated, kp_size=1, rows=4):
     return (grid * 255).round().astype(np.uint8)
 
 
-# --- from notebooks/06_training.py, cell 29 ---
+# --- from notebooks/06_training.py, cell 26 ---
 import warnings
 from pathlib import Path
 

@@ -86,6 +86,24 @@ def draw_keypoints(ax, kp_value: torch.Tensor, image_size, numbers: bool = True,
                         bbox=dict(boxstyle="round,pad=0.1", facecolor="white", alpha=0.7, linewidth=0))
 
 
+def draw_jacobians(ax, kp_value: torch.Tensor, jacobian: torch.Tensor, image_size, length: float = 0.08) -> None:
+    """Each keypoint's Jacobian (K, 2, 2) as its local frame: two lines from kp_value (K, 2) along J's columns.
+
+    Column c of J_k is where keypoint k's local frame sends the unit vector e_c; ``length`` scales both,
+    in [-1, 1] units, so an identity Jacobian draws a small upright cross of arms ``length`` long.
+    """
+    from matplotlib import patheffects
+
+    outline = [patheffects.Stroke(linewidth=3.5, foreground="white"), patheffects.Normal()]   # visible on dark images
+    pixels_per_unit = (image_size - 1) / 2
+    centres = to_pixels(kp_value, image_size)                       # (K, 2) pixels
+    for k, (x, y) in enumerate(centres.tolist()):
+        for column, style in ((0, "-"), (1, ":")):
+            dx, dy = (jacobian[k, :, column].detach().cpu().float() * length * pixels_per_unit).tolist()
+            ax.plot([x, x + dx], [y, y + dy], style, color=keypoint_color(k), linewidth=2, zorder=2,
+                    path_effects=outline)
+
+
 def draw_flow_arrows(ax, motion: torch.Tensor, step: int = 4, color: str = "#332288") -> None:
     """Arrows from every ``step``-th pixel z to the position T(z) it reads, for a backward map (H, W, 2).
 
@@ -381,4 +399,64 @@ def plot_dense_motion_part(kp_source: dict, kp_driving: dict, spatial_size, part
     fig.suptitle(f"Dense motion of the toy scene with ideal masks, part {part} (keypoint {part - 1})\n"
                  "mask colours: grey = background (part 0), part p = keypoint p − 1's colour "
                  f"({num_parts} parts)", fontsize=10)
+    return fig
+
+
+@torch.no_grad()
+def learned_motion(kp_detector, generator, frames: torch.Tensor) -> dict:
+    """What a trained model computes when it re-poses frame 0 of ``frames`` (T, 3, S, S) to every frame.
+
+    Returns the generator's output for source = frame 0 driven by each frame's keypoints ('mask'
+    (T, K+1, h, w), 'occlusion_map' (T, 1, h, w), 'prediction' (T, 3, S, S), ...) plus 'kp_driving'
+    ({'value' (T, K, 2), 'jacobian' (T, K, 2, 2)}). Both models run in eval mode and are put back in
+    the mode they were in.
+    """
+    modes = kp_detector.training, generator.training
+    kp_detector.eval()
+    generator.eval()
+    try:
+        kp_driving = kp_detector(frames)                                                  # value (T, K, 2)
+        kp_source = {key: value[:1].expand_as(value) for key, value in kp_driving.items()}  # frame 0's, T times
+        generated = generator(frames[:1].expand_as(frames), kp_source=kp_source, kp_driving=kp_driving)
+    finally:
+        kp_detector.train(modes[0])
+        generator.train(modes[1])
+    return {**generated, "kp_driving": kp_driving}
+
+
+def plot_learned_motion(frames: torch.Tensor, motion: dict, title: str, times=None, jacobian_length: float = 0.15):
+    """One column per frame of a held-out video, four rows: what the model sees and what it computes.
+
+    Rows: the frame with its keypoints and each Jacobian's local frame (solid: J's first column,
+    dotted: its second); the K+1 soft masks (grey = background, part k+1 = keypoint k's colour);
+    the occlusion map (white = visible in frame 0, framed); frame 0 re-posed to this frame.
+    frames (T, 3, S, S); motion: :func:`learned_motion` of those frames; times: frame numbers for
+    the titles. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    num_frames, size = frames.shape[0], frames.shape[-1]
+    times = list(range(num_frames)) if times is None else list(times)
+    kp = motion["kp_driving"]
+    fig, axes = plt.subplots(4, num_frames, figsize=(1.55 * num_frames + 0.4, 7.4), squeeze=False,
+                             layout="constrained")
+    for t in range(num_frames):
+        show_image(axes[0, t], frames[t], f"frame {times[t]}")
+        if "jacobian" in kp:
+            draw_jacobians(axes[0, t], kp["value"][t], kp["jacobian"][t], size, length=jacobian_length)
+        draw_keypoints(axes[0, t], kp["value"][t], size, numbers=False, size=18)
+        show_masks(axes[1, t], motion["mask"][t], "masks", legend=False)
+        occlusion = motion.get("occlusion_map")
+        if occlusion is not None:
+            show_occlusion(axes[2, t], occlusion[t, 0], f"occlusion, min {float(occlusion[t].min()):.2f}",
+                           colorbar=False)
+        else:
+            axes[2, t].set_title("no occlusion map", fontsize=9)
+        show_image(axes[3, t], motion["prediction"][t], "frame 0 re-posed")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.suptitle(title, fontsize=10)
     return fig

@@ -413,3 +413,35 @@ def puppet_explorer(source: torch.Tensor, kp_source: dict, generator, max_flow: 
                         watch=list(sliders.values()))
     keypoint.observe(load, names="value")
     return explorer
+
+
+def checkpoint_explorer(checkpoints, config, frames: torch.Tensor, times=None) -> Explorer:
+    """An epoch slider over a run's checkpoints: what the model of that epoch does to held-out ``frames``.
+
+    checkpoints: checkpoint files of one run, named '%08d-checkpoint.pth.tar' % epoch as ``train``
+    writes them; config: the run's config; frames (T, 3, S, S) of a held-out video (frame 0 is the
+    source). Each picture is :func:`fomm_teach.viz.plot_learned_motion`; a checkpoint is loaded the
+    first time its epoch is shown. The slider starts at the last epoch.
+    """
+    from pathlib import Path
+
+    from fomm_teach.checkpoint import load_trained_models
+
+    paths = sorted(Path(path) for path in checkpoints)
+    if not paths:
+        raise ValueError("checkpoint_explorer needs at least one checkpoint file")
+    epochs = [int(path.name.split("-")[0]) if path.name.split("-")[0].isdigit() else index
+              for index, path in enumerate(paths)]
+    slider = ipw.SelectionSlider(options=[(str(epoch), index) for index, epoch in enumerate(epochs)],
+                                 value=len(paths) - 1, description="epoch", continuous_update=False)
+    loaded = {}
+
+    def draw():
+        index = slider.value
+        if index not in loaded:
+            models = load_trained_models(paths[index], config)
+            loaded[index] = viz.learned_motion(models["kp_detector"], models["generator"], frames)
+        return viz.plot_learned_motion(frames, loaded[index], f"after epoch {epochs[index]} ({paths[index].name})",
+                                       times=times)
+
+    return Explorer([slider], draw)

@@ -144,3 +144,53 @@ def test_explorer_pictures_fit_a_notebook_column():
     for explorer in explorers:
         width = struct.unpack(">I", explorer.png[16:20])[0]   # the PNG's IHDR width
         assert width <= 1030, width
+
+
+def test_jacobians_are_drawn_as_their_columns_from_the_keypoint():
+    fig, ax = plt.subplots()
+    jacobian = torch.tensor([[[2.0, 0.0], [0.0, 1.0]]])                        # x axis doubled
+    viz.draw_jacobians(ax, torch.zeros(1, 2), jacobian, image_size=33, length=0.25)
+    solid, dotted = ax.lines
+    assert solid.get_xydata().tolist() == [[16.0, 16.0], [24.0, 16.0]]     # 2 × 0.25 × 16 px along x
+    assert dotted.get_xydata().tolist() == [[16.0, 16.0], [16.0, 20.0]]    # 1 × 0.25 × 16 px along y (down)
+    plt.close(fig)
+
+
+def _tiny_config():
+    from fomm_teach.config import load_config
+
+    config = load_config("synthetic-fast")
+    config["dataset_params"]["frame_shape"] = [32, 32, 3]
+    return config
+
+
+def test_learned_motion_runs_both_models_and_the_figure_has_four_rows(tmp_path):
+    from fomm_teach.models import build_models
+
+    torch.manual_seed(0)
+    models = build_models(_tiny_config())
+    frames = torch.rand(3, 3, 32, 32)
+    motion = viz.learned_motion(models["kp_detector"], models["generator"], frames)
+    assert motion["kp_driving"]["jacobian"].shape == (3, 5, 2, 2) and motion["prediction"].shape == (3, 3, 32, 32)
+    assert models["kp_detector"].training and models["generator"].training      # modes restored
+    fig = viz.plot_learned_motion(frames, motion, "title", times=[0, 5, 9])
+    assert len(fig.axes) == 12 and fig.axes[1].get_title() == "frame 5"
+    plt.close(fig)
+
+
+def test_checkpoint_explorer_shows_each_epochs_model(tmp_path):
+    from fomm_teach.checkpoint import save_checkpoint
+    from fomm_teach.models import build_models
+
+    config = _tiny_config()
+    for epoch in (0, 3):
+        torch.manual_seed(epoch)
+        save_checkpoint(tmp_path / f"{epoch:08d}-checkpoint.pth.tar", build_models(config), epoch=epoch)
+    plt.close("all")
+    explorer = widgets.checkpoint_explorer(sorted(tmp_path.glob("*.pth.tar")), config, torch.rand(2, 3, 32, 32))
+    slider = explorer.children[0]
+    assert slider.label == "3" and explorer.redraws == 1 and explorer.error is None   # starts at the last epoch
+    last = explorer.png
+    slider.value = 0
+    assert slider.label == "0" and explorer.redraws == 2 and explorer.png != last and explorer.error is None
+    assert plt.get_fignums() == []
