@@ -45,11 +45,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from fomm_teach.checkpoint import load_trained_models, save_checkpoint
 from fomm_teach.config import load_config
+from fomm_teach.data.puppets import LEVELS
 from fomm_teach.errors import FommTeachError
+from fomm_teach.evaluate import evaluate_synthetic
+from fomm_teach.run_folder import run_checkpoints
+from fomm_teach.train import SYNTHETIC_PREFIX, make_batches, train
 
-SYNTHETIC_PREFIX = "synthetic:"
-LEVELS = ("rigid", "windmill", "puppet")
 BASE_CONFIGS = {"rigid": "synthetic-rigid", "windmill": "synthetic-fast", "puppet": "synthetic-fast"}
 
 # The paper's Table 1, reconstruction L1 on Tai-Chi-HD (the other columns are AKD/MKR/AED).
@@ -169,8 +172,6 @@ def base_config(level: str, config=None) -> dict:
 
 def steps_per_epoch(config: dict) -> int:
     """Training steps in one epoch of ``config`` (its synthetic batches)."""
-    from fomm_teach.train import make_batches
-
     return make_batches(config).steps_per_epoch()
 
 
@@ -186,8 +187,6 @@ def _stop_after(steps: int, times: list):
 
 def seconds_per_step(config: dict, steps: int = 8, warmup: int = 2, device="cpu") -> float:
     """Seconds of one training step of ``config`` on this machine now: the mean of ``steps`` after ``warmup``."""
-    from fomm_teach.train import train
-
     times = []
     config = copy.deepcopy(config)
     config["train_params"]["num_epochs"] = 10 ** 6
@@ -274,10 +273,6 @@ def train_variant(plan: dict, v: Variant, seed: int, folder: Path, device="cpu",
     Also writes ``folder/model.pth.tar``: the keypoint detector and generator with the config, the
     small file that notebook 09 draws from.
     """
-    from fomm_teach.checkpoint import load_trained_models, save_checkpoint
-    from fomm_teach.run_folder import run_checkpoints
-    from fomm_teach.train import train
-
     config = variant_config(plan["base_config"], v)
     config["train_params"]["num_epochs"] = plan["epochs"]
     config["train_params"]["checkpoint_freq"] = max(1, plan["epochs"] // 4)
@@ -301,8 +296,6 @@ def evaluate_variant(models: dict, plan: dict, device="cpu", progress=True) -> d
 
     The videos have the training videos' length (``synthetic_params.num_frames``, default 32).
     """
-    from fomm_teach.evaluate import evaluate_synthetic
-
     dataset_params = plan["base_config"]["dataset_params"]
     num_frames = (dataset_params.get("synthetic_params") or {}).get("num_frames", 32)   # as long as the training videos
     return evaluate_synthetic(models["kp_detector"], models["generator"], plan["level"], dataset_params["frame_shape"][0],
