@@ -35,7 +35,7 @@ def build_schedulers(optimizers, train_params):
             for name, optimizer in optimizers.items()}
 
 
-# --- from notebooks/06_training.py, cell 11 ---
+# --- from notebooks/06_training.py, cell 12 ---
 from fomm_teach.errors import FommTeachError
 
 
@@ -48,7 +48,7 @@ class NonFiniteLoss(FommTeachError):
         super().__init__(f"non-finite loss ({terms})")
 
 
-# --- from notebooks/06_training.py, cell 13 ---
+# --- from notebooks/06_training.py, cell 14 ---
 import math
 
 
@@ -89,7 +89,7 @@ def train_step(generator_full, discriminator_full, optimizers, x, scaler=None):
     return losses, generated
 
 
-# --- from notebooks/06_training.py, cell 18 ---
+# --- from notebooks/06_training.py, cell 19 ---
 def epoch_means(step_losses):
     """[{name: float}, ...] (one dict per iteration) -> {name: mean over the iterations}, keys in first-seen order."""
     sums, counts = {}, {}
@@ -116,7 +116,7 @@ def parse_log(path):
     return rows
 
 
-# --- from notebooks/06_training.py, cell 20 ---
+# --- from notebooks/06_training.py, cell 21 ---
 import torch
 
 from fomm_teach.checkpoint import check_resume_entries, load_checkpoint, read_checkpoint, save_checkpoint
@@ -164,7 +164,7 @@ def load_training_state(path, models, optimizers, schedulers, scaler=None):
     return int(checkpoint["next_epoch"])
 
 
-# --- from notebooks/06_training.py, cell 22 ---
+# --- from notebooks/06_training.py, cell 23 ---
 import os
 
 import torch
@@ -325,7 +325,7 @@ def make_batches(config, device="cpu", rank=0, world_size=1, seed=0):
     return kind(dataset_params, train_params, device, rank=rank, world_size=world_size, seed=seed)
 
 
-# --- from notebooks/06_training.py, cell 25 ---
+# --- from notebooks/06_training.py, cell 26 ---
 import numpy as np
 import torch
 
@@ -385,7 +385,7 @@ def visualize(x, generated, kp_size=1, rows=4):
     return (grid * 255).round().astype(np.uint8)
 
 
-# --- from notebooks/06_training.py, cell 26 ---
+# --- from notebooks/06_training.py, cell 27 ---
 import warnings
 from pathlib import Path
 

@@ -101,6 +101,7 @@ models = build_models(config)
 optimizers = build_optimizers(models, train_params)
 schedulers = build_schedulers(optimizers, train_params)
 
+# %% tags=["helper"]
 # The schedule over a whole run, for the authors' vox-256 and for this chapter's synthetic-fast
 # (fresh optimisers for the plot, so the ones above keep their learning rates).
 fig, ax = plt.subplots(figsize=(6.4, 3.2), layout="constrained")
@@ -382,11 +383,15 @@ def load_training_state(path, models, optimizers, schedulers, scaler=None):
 # of 10⁻³ instead of the authors' 2·10⁻⁴ was noisier, not faster; the gaps grow to the whole video
 # within a few minutes because evaluation drives frame 0 with every later frame.)
 #
-# One more thing mattered more than any recipe: **how far the parts move**. In a first version of the
-# data the sprite's centre moved by less than a pixel (standard deviation within a video) at 32×32.
-# Keypoints were then right to half a pixel and still scored an R² of only 0.8, and copying the source
-# was a near-perfect prediction. With motions of about 4 pixels the same recipe reaches R² 0.95 within
-# two minutes. A synthetic benchmark must make the thing it measures big enough to see.
+# One more thing mattered more than any recipe: **how far the parts move**. We score keypoints by
+# **R²**, the coefficient of determination of the parts' true positions predicted from the keypoints
+# by a fitted linear map: 1 when the keypoints determine where the parts are, 0 when they tell no
+# more than the parts' average position (6.6 defines it exactly, and exercise 6.2 computes it). In a
+# first version of the data the sprite's centre moved by less than a pixel (standard deviation
+# within a video) at 32×32. Keypoints were then right to half a pixel and still scored an R² of only
+# 0.8 (with so little motion, half a pixel is a large share of it), and copying the source was a
+# near-perfect prediction. With motions of about 4 pixels the same recipe reaches R² 0.95 within two
+# minutes. A synthetic benchmark must make the thing it measures big enough to see.
 #
 # The batches are made by `make_batches(config)` in the collapsed cell below: `SyntheticBatches`
 # renders the pairs of each epoch as the curriculum says, and `FramesBatches` reads a dataset in
@@ -923,7 +928,7 @@ show_keypoint_history(snapshots, probe, size)
 # reconstruction term falls first; the equivariance terms rise for a while when the keypoints start
 # to move (a keypoint that sits still is trivially equivariant to nothing) and then fall again.
 
-# %%
+# %% tags=["helper"]
 columns = min(3, len(step_log[0]))                      # three loss terms a row: legible in a notebook
 rows = -(-len(step_log[0]) // columns)
 fig, axes = plt.subplots(rows, columns, figsize=(9.4, 2.8 * rows), squeeze=False)
@@ -1165,14 +1170,14 @@ plt.show()
 #   frame size, the data starts easy, and the parts move far enough to be seen: a rigid sprite is
 #   tracked within a minute (R² 0.95), a windmill's body within minutes, and with the authors' GAN
 #   on, its limbs too (R² 0.94 after 24 minutes); its L1 comes to half of copy-source after about
-#   an hour (6.6). Its keypoints carry local frames that turn with the parts, its masks divide the
-#   windmill between them, and its occlusion map stays almost white because a windmill on a flat
-#   background hides almost nothing.
+#   an hour (6.6). Its keypoints carry local frames that turn partly with the parts, its masks
+#   divide the windmill between them, and its occlusion map stays almost white because a windmill
+#   on a flat background hides almost nothing.
 #
 # ## Exercises
 #
 # 1. Run the live run with `equivariance_jacobian: 0` (set it in `live_config`). Where do the
-#    keypoints go, and what happens to the part masks in `train-vis/`?
+#    keypoints go, and what do their local frames do in the epoch slider?
 # 2. Remove the curriculum (`live_config["dataset_params"].pop("curriculum")`, with
 #    `synthetic_params.max_gap` 31) and compare the keypoint history after the same number of steps.
 # 3. `benchmarks/learnability.py --recipe synthetic-fast --minutes 5` prints a learning curve;

@@ -30,7 +30,7 @@ CHAPTERS = ["00_start_here", "01_keypoints", "02_local_affine_motion", "03_dense
             "05_losses", "06_training"]
 # The cell that displays each explorer (a regular expression on its source); add new explorers here.
 EXPLORER_CELLS = {"01_keypoints": r"temperature_explorer\(", "02_local_affine_motion": r"sparse_motion_explorer\(",
-                  "03_dense_motion": r"dense_motion_explorer\("}
+                  "03_dense_motion": r"dense_motion_explorer\(", "06_training": r"checkpoint_explorer\("}
 
 _tabs: dict[str, Notebook] = {}
 run_seconds: dict[str, float] = {}
