@@ -429,8 +429,12 @@ plt.show()
 # `align_corners` (default `True`) fixes the `grid_sample` convention, which the authors' code
 # leaves to the torch version: torch 1.0, which they trained with, behaved like `True`; since
 # torch 1.3 the default is `False` (chapter 04, §4.3, shows the difference).
+#
+# Like the detector of chapter 01, the network checks its inputs first, so that a wrong keypoint
+# dict fails with one line that says what to fix; that check, `check_keypoints`, is plumbing and
+# sits in the folded cell below.
 
-# %% tags=["export"]
+# %% tags=["export", "helper"]
 def check_keypoints(kp, batch_size, num_kp, name, like=None):
     """Raise FommTeachError unless ``kp`` is a dict with finite 'value' (B, K, 2) and optional 'jacobian' (B, K, 2, 2),
     of the dtype and on the device of ``like`` (the source image) when it is given."""
