@@ -76,6 +76,24 @@ def test_explorers_build_and_redraw_on_slider_changes():
     assert plt.get_fignums() == []  # every figure was closed once it became a PNG
 
 
+def test_the_motion_explorer_draws_the_driving_frame_of_the_pose_its_sliders_set():
+    """Chapter 02: the explorer's first panel is the static figure's, the driving frame D with arrows;
+    D is rendered for the keypoint and Jacobian the sliders set, by render_driving."""
+    poses = []
+
+    def render_driving(p_driving, jacobian):
+        poses.append((p_driving.clone(), jacobian.clone()))
+        return viz.synthetic_part(32, center=p_driving, jacobian=jacobian)
+
+    explorer = widgets.sparse_motion_explorer(viz.synthetic_part(32), render_driving=render_driving)
+    (x, _), (angle, scale, _) = explorer.children[0].children, explorer.children[1].children
+    x.value, angle.value, scale.value = -0.4, 90.0, 0.5
+    p_driving, jacobian = poses[-1]
+    assert len(poses) == explorer.redraws == 4 and explorer.error is None
+    assert torch.allclose(p_driving, torch.tensor([-0.4, 0.0]))
+    assert torch.allclose(jacobian, jacobian_from_pose(math.radians(90.0), 0.5), atol=1e-6)
+
+
 def test_explorer_leaves_a_plain_picture_in_the_notebook_and_updates_it():
     """Displaying an explorer shows its controls (a widget view) and a PNG with a display id; a change
     replaces that PNG in place, so the saved notebook holds the latest picture as an ordinary image."""
