@@ -864,6 +864,8 @@ def check_heatmap_representation(fn: Callable) -> Callable:
              lambda kp_driving, kp_source, spatial_size, **kw: heatmap_representation(kp_source, kp_driving, spatial_size, **kw)),
         Hint("the background map is missing: put one all-zero map first, K + 1 maps in all.",
              lambda *args, **kw: heatmap_representation(*args, **kw)[:, 1:]),
+        Hint("the background's all-zero map comes first (part 0), before the K keypoint maps.",
+             lambda *args, **kw: heatmap_representation(*args, **kw).roll(-1, dims=1)),
         Hint("keep a channel axis of size 1: the output is (B, K+1, 1, H, W).",
              lambda *args, **kw: heatmap_representation(*args, **kw).squeeze(2)),
         Hint("use kp_variance (default 0.01) in the Gaussians.",
@@ -887,11 +889,24 @@ def check_deform_source(fn: Callable) -> Callable:
         ("align_corners=False", (image, grids), {"align_corners": False}),
         ("smaller output grid 6×8, one channel", (image[:, :1], grids[:, :, :6, :8]), {}),
     ]
+    def folded_part_major(source_image, sparse_motions, align_corners=True):
+        """source.repeat(K+1, 1, 1, 1): copies ordered part by part, while the grids fold batch by batch."""
+        bs, num_parts, h, w, _ = sparse_motions.shape
+        wrong_order = source_image.repeat(num_parts, 1, 1, 1)                                 # (B·(K+1), C, H, W)
+        grids = sparse_motions.reshape(bs * num_parts, h, w, 2)                               # (B·(K+1), h, w, 2)
+        deformed = torch.nn.functional.grid_sample(wrong_order, grids, align_corners=align_corners)
+        return deformed.view(bs, num_parts, -1, h, w)                                         # (B, K+1, C, h, w)
+
+    align_text = "pass align_corners on to grid_sample (its own default, False, is not ours)."
     hints = [
-        Hint("pass align_corners on to grid_sample.",
-             lambda source_image, sparse_motions, **kw: deform_source(source_image, sparse_motions)),
+        Hint(align_text, lambda source_image, sparse_motions, **kw: deform_source(source_image, sparse_motions)),
+        Hint(align_text, lambda source_image, sparse_motions, **kw: deform_source(
+            source_image, sparse_motions, align_corners=False)),
         Hint("(x, y) swapped: grid_sample reads (x, y) pairs, x along the width.",
              lambda source_image, sparse_motions, **kw: deform_source(source_image, sparse_motions.flip(-1), **kw)),
+        Hint("the source copies and the grids are in different orders: the grids fold (B, K+1) → B·(K+1) "
+             "batch element by batch element, so copy each image K+1 times in a row (unsqueeze(1), then "
+             "expand), not the whole batch K+1 times (repeat(K+1, 1, 1, 1)).", folded_part_major),
     ]
     return check_function(fn, deform_source, cases, name="deform_source", hints=hints)
 
@@ -933,14 +948,30 @@ def check_ideal_occlusion_map(fn: Callable) -> Callable:
         return (warped * torch.nn.functional.interpolate(source_labels, size=driving_labels.shape[2:],
                                                          mode="bilinear", align_corners=False)).sum(1, keepdim=True)
 
+    def border(source_labels, driving_labels, deformation, align_corners=True):
+        read = torch.nn.functional.grid_sample(source_labels, deformation, padding_mode="border",
+                                               align_corners=align_corners)                   # (B, K+1, h, w)
+        return (read * driving_labels).sum(1, keepdim=True).clamp(0, 1)
+
+    def hard_labels(source_labels, driving_labels, deformation, align_corners=True):
+        read = warp_image(source_labels, deformation, align_corners=align_corners)            # (B, K+1, h, w)
+        return (read.argmax(1, keepdim=True) == driving_labels.argmax(1, keepdim=True)).float()
+
     hints = [
         Hint("the source's labels must be read where the flow points, at T̂(z): warp them with the "
              "deformation before comparing (warp_image or grid_sample).", unwarped),
         Hint("warp the source's labels, not the driving frame's: the flow is backward, driving pixel z → source "
              "position T̂(z), and the result lives in the driving frame.", driving_warped),
-        Hint("pass align_corners on to grid_sample.",
+        Hint("pass align_corners on to grid_sample (its own default, False, is not ours).",
              lambda source_labels, driving_labels, deformation, **kw: ideal_occlusion_map(
                  source_labels, driving_labels, deformation)),
+        Hint("pass align_corners on to grid_sample (its own default, False, is not ours).",
+             lambda source_labels, driving_labels, deformation, **kw: ideal_occlusion_map(
+                 source_labels, driving_labels, deformation, align_corners=False)),
+        Hint("where T̂(z) falls outside the source nothing is visible: read the labels with zero padding "
+             "(warp_image, or grid_sample's padding_mode='zeros'), not 'border' or 'reflection'.", border),
+        Hint("keep the labels soft: multiply the two label maps and sum over the parts; comparing argmaxes "
+             "turns the fractional edges into 0 or 1.", hard_labels),
         Hint("sum the product over the parts (dim 1) and keep that axis: the map is (B, 1, h, w), one value "
              "per pixel, not a mean over parts.",
              lambda *args, **kw: ideal_occlusion_map(*args, **kw) / args[0].shape[1]),
@@ -977,15 +1008,32 @@ def check_deform_input(fn: Callable) -> Callable:
             return deform_input(inp, flow.permute(0, 2, 3, 1), align_corners=align_corners)
         return wrong
 
+    def reshaped(inp, deformation, align_corners=True):
+        """The flow resized after .reshape(B, 2, h, w) instead of a permute."""
+        b, h, w, _ = deformation.shape
+        if (h, w) != tuple(inp.shape[2:]):
+            flow = F.interpolate(deformation.reshape(b, 2, h, w), size=inp.shape[2:], mode="bilinear",
+                                 align_corners=False)                                    # (B, 2, H, W), scrambled
+            deformation = flow.reshape(b, *inp.shape[2:], 2)                             # (B, H, W, 2)
+        return F.grid_sample(inp, deformation, align_corners=align_corners)
+
     hints = [
         Hint("resize the flow bilinearly with align_corners=False, as the authors do (F.interpolate).",
              resized("bilinear", True)),
         Hint("resize the flow bilinearly (mode='bilinear', align_corners=False), not with the nearest pixel.",
              resized("nearest", None)),
-        Hint("pass align_corners on to grid_sample.",
+        Hint("pass align_corners on to grid_sample (its own default, False, is not ours).",
              lambda inp, deformation, **kw: deform_input(inp, deformation)),
+        Hint("pass align_corners on to grid_sample (its own default, False, is not ours).",
+             lambda inp, deformation, **kw: deform_input(inp, deformation, align_corners=False)),
         Hint("(x, y) swapped: the flow holds (x, y) pairs, x along the width.",
              lambda inp, deformation, **kw: deform_input(inp, deformation.flip(-1), **kw)),
+        Hint("move the flow's (x, y) axis with permute, (B, h, w, 2) → (B, 2, h, w) and back after "
+             "F.interpolate; reshape or view keeps the memory order and scrambles the values.", reshaped),
+        Hint("resize the flow to the features' size (H, W) first: grid_sample's output has the size of its "
+             "grid, and the result must have the features' size.",
+             lambda inp, deformation, align_corners=True: F.grid_sample(inp, deformation,
+                                                                        align_corners=align_corners)),
     ]
     return check_function(fn, deform_input, cases, name="deform_input", hints=hints)
 

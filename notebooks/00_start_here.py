@@ -60,11 +60,11 @@ from fomm_teach.motion import jacobian_from_pose, sparse_motion, warp_image
 # is turned and stretched. Near a keypoint, motion is then *affine*: a pixel $z$ of the driving
 # frame $D$ is found in the source image $S$ at
 #
-# $$T_k(z) \approx p^S_k + J^S_k \,\big(J^D_k\big)^{-1} (z - p^D_k) \qquad \text{(paper Eq. 4)} .$$
+# $$\mathcal{T}_k(z) \approx p^S_k + J^S_k \,\big(J^D_k\big)^{-1} (z - p^D_k) \qquad \text{(paper Eq. 4–5)} .$$
 #
 # This is a first-order Taylor expansion of the unknown motion around the keypoint, hence the
 # model's name. With only the keypoints (a *zero-order* model) the best we can do is shift the
-# neighbourhood: $T_k(z) \approx p^S_k + (z - p^D_k)$.
+# neighbourhood: $\mathcal{T}_k(z) \approx p^S_k + (z - p^D_k)$.
 #
 # Below, one rigid part is drawn in a source pose and in a driving pose (moved, turned by 40° and
 # enlarged by 20 %). In an image the y axis points **down** (row 0 is the top), so the rotation
@@ -133,7 +133,7 @@ plt.show()
 #
 # So a real model needs several motions at once, and FOMM's answer is:
 # - $K$ keypoints with Jacobians, **learned** without labels (chapter 01);
-# - one local affine motion $T_k$ per keypoint plus the identity for the background (chapter 02);
+# - one local affine motion $\mathcal{T}_k$ per keypoint plus the identity for the background (chapter 02);
 # - a network that predicts, for every pixel, which of the $K+1$ motions applies (soft *masks*),
 #   and an **occlusion map** that marks the pixels of $D$ that cannot be found in $S$ at all
 #   (chapter 03);
@@ -237,15 +237,15 @@ else:
 # | $z = (x, y)$ | a position in normalised coordinates $[-1, 1]^2$: $x$ along the width (to the right), $y$ along the height (**down**) | `make_coordinate_grid`: (H, W, 2), last axis (x, y) |
 # | $K$ | the number of keypoints (10 in the paper) | `num_kp` |
 # | $p_k$, $p^S_k$, $p^D_k$ | keypoint $k$ (of $S$, of $D$) | `kp["value"]`: (B, K, 2) |
-# | $J_k$, $J^S_k$, $J^D_k$ | its Jacobian: a 2×2 matrix saying how the keypoint's neighbourhood is turned and stretched; its columns are the neighbourhood's own axes | `kp["jacobian"]`: (B, K, 2, 2), row-major |
+# | $J_k$, $J^S_k$, $J^D_k$ | its Jacobian: a 2×2 matrix saying how the keypoint's neighbourhood is turned and stretched; its columns are the neighbourhood's own axes (the paper's Eq. 5 calls the product $J^S_k (J^D_k)^{-1}$ itself $J_k$; the course writes that product out) | `kp["jacobian"]`: (B, K, 2, 2), row-major |
 # | $R(\theta)$ | rotation by $\theta$, $\begin{pmatrix}\cos\theta & -\sin\theta\\ \sin\theta & \cos\theta\end{pmatrix}$; as $y$ points down, a positive $\theta$ turns **clockwise** on screen | `jacobian_from_pose` (chapter 02) |
 # | $\mathcal{H}_k$ | the detector's probability map of keypoint $k$: a softmax over all positions, sums to 1 (chapter 01) | `heatmap`: (B, K, 58, 58) for vox-256 |
 # | $G_k$ | an unnormalised Gaussian at $p_k$, peak 1 (chapter 02) | `kp2gaussian`: (B, K, H, W) |
 # | $H_k$ | the *heatmap representation*, paper Eq. 6: $G$ at $p^D_k$ minus $G$ at $p^S_k$ (chapter 03); not $\mathcal{H}_k$ | `heatmap_representation`: (B, K+1, 1, h, w) |
 # | $\mathcal{T}_{S\leftarrow D}$ | the backward motion: for a pixel $z$ of $D$, the position in $S$ to read | a sampling grid (B, H, W, 2) for `grid_sample` |
-# | $\mathcal{T}_k$ | keypoint $k$'s local affine motion $p^S_k + J^S_k (J^D_k)^{-1}(z - p^D_k)$, paper Eq. 4–5 (chapter 02) | `sparse_motion`: (B, K, H, W, 2) |
+# | $\mathcal{T}_k$ | keypoint $k$'s local affine motion $p^S_k + J^S_k (J^D_k)^{-1}(z - p^D_k)$, paper Eq. 4–5 (chapter 02); chapter 03 adds $\mathcal{T}_0(z) = z$ for the background | `sparse_motion`: (B, K, H, W, 2) |
 # | $M_k$ | soft masks over $K{+}1$ parts, part 0 the background (chapter 03) | `mask`: (B, K+1, h, w) |
-# | $\hat{\mathcal{T}}_{S\leftarrow D}$ | the dense motion $\sum_k M_k \mathcal{T}_k$, paper Eq. 7 (chapter 03) | `deformation`: (B, h, w, 2) |
+# | $\hat{\mathcal{T}}_{S\leftarrow D}$ | the dense motion $\sum_{k=0}^{K} M_k \mathcal{T}_k$, paper Eq. 7 (chapter 03) | `deformation`: (B, h, w, 2) |
 # | $\hat{\mathcal{O}}_{S\leftarrow D}$ | the occlusion map, 1 where $S$ shows the pixel, paper Eq. 8 (chapters 03 and 04) | `occlusion_map`: (B, 1, h, w) |
 
 # %% [markdown]
@@ -361,7 +361,7 @@ print(f"✅ setup works: a KPDetector ran on {course.device}; keypoints {tuple(k
 # ## Summary
 #
 # - FOMM moves a source image with $K$ learned keypoints, each carrying a 2×2 Jacobian: near a
-#   keypoint the motion is $T_k(z) \approx p^S_k + J^S_k (J^D_k)^{-1} (z - p^D_k)$.
+#   keypoint the motion is $\mathcal{T}_k(z) \approx p^S_k + J^S_k (J^D_k)^{-1} (z - p^D_k)$.
 # - One affine motion per keypoint is not enough for a whole picture: masks choose among the
 #   $K+1$ motions, an occlusion map marks what must be painted in, and a generator does the
 #   painting.

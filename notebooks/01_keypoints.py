@@ -533,8 +533,9 @@ def check_image(image, num_channels, multiple=1, min_size=1, name="image", like=
 #
 # ### The Jacobian head
 #
-# FOMM's first-order model also needs, for each keypoint, the $2\times2$ Jacobian
-# $J_k = \frac{d}{dp}\mathcal{T}(p)\big|_{p=p_k}$ of the motion at that keypoint (chapter 02). A
+# FOMM's first-order model also needs, for each keypoint, the $2\times2$ Jacobian $J_k$: the
+# derivative of the motion at that keypoint, how its neighbourhood is turned and stretched
+# (chapter 02 defines it exactly and derives the motion formula from it). A
 # second 7×7 conv predicts 4 numbers per pixel and keypoint,
 # $(j_0, j_1, j_2, j_3) \mapsto \begin{pmatrix} j_0 & j_1 \\ j_2 & j_3\end{pmatrix}$, and the
 # Jacobian is their average weighted by the keypoint's own heatmap:
@@ -545,7 +546,7 @@ def check_image(image, num_channels, multiple=1, min_size=1, name="image", like=
 # and because each heatmap sums to 1, every $J_k$ is exactly $I$ at initialisation. Motion then
 # starts as the zero-order (pure translation) model, a sensible and stable starting point, and
 # training only has to learn the deviations from it. A random initialisation would instead start
-# with random, possibly nearly singular matrices, and $J_d^{-1}$ in the motion formula would blow up
+# with random, possibly nearly singular matrices, and $(J^D_k)^{-1}$ in the motion formula would blow up
 # (we measure this below).
 #
 # The mgif config predicts a single set of 4 maps shared by all keypoints
@@ -693,7 +694,7 @@ for name, jacobian in [("identity init", kp["jacobian"][0]), ("default init", ja
 
 # %% [markdown]
 # With random weights the matrices are tiny and nearly singular: $J^{-1}$ has entries in the tens
-# or hundreds, so the motion $J_s J_d^{-1}(z - p_d)$ of chapter 02 would fling pixels far outside
+# or hundreds, so the motion $J^S_k (J^D_k)^{-1}(z - p^D_k)$ of chapter 02 would fling pixels far outside
 # the image and the first gradients would be huge. The identity start means "no rotation, no
 # scaling yet": the model begins as the zero-order (translation-only) model and learns the
 # first-order part gradually.
@@ -730,7 +731,7 @@ for bad_image in [torch.rand(1, 1, frame_size, frame_size), torch.rand(1, 3, fra
 #    yet the soft-argmax reports it as $-1 + 2i/57$. Where on the 64×64 image is a keypoint
 #    reported at $x = -1$? Why does training not mind, and why would loading the released weights
 #    into a detector with `pad=3` silently change every keypoint?
-# 4. What would go wrong in chapter 02's formula $J_s J_d^{-1}$ if the Jacobian head started from
+# 4. What would go wrong in chapter 02's formula $J^S_k (J^D_k)^{-1}$ if the Jacobian head started from
 #    random weights?
 #
 # <details><summary>Short answers</summary>
@@ -750,7 +751,7 @@ for bad_image in [torch.rand(1, 1, frame_size, frame_size), torch.rand(1, 3, fra
 #    stretch of about 63/57 applies to both frames alike. But a detector with `pad=3` has 64×64 maps
 #    whose cell $i$ is centred on pixel $i$: the same weights give other scores at other places, and
 #    every keypoint the released model learned moves.
-# 4. Random weights give small, nearly singular $J_k$ (we measured it above); $J_d^{-1}$ then has huge
+# 4. Random weights give small, nearly singular $J_k$ (we measured it above); $(J^D_k)^{-1}$ then has huge
 #    entries, $\mathcal{T}_k$ flings pixels far outside the image, and the first gradients blow up.
 #    Starting from $J = I$ makes the first motions pure translations.
 #

@@ -72,7 +72,7 @@ from fomm_teach.motion import kp2gaussian, make_coordinate_grid, sparse_motion, 
 #
 # `viz.render_toy_parts` draws $K = 3$ textured squares on a patterned background. Part $k$ is
 # placed by its centre $c_k$ and a $2\times2$ matrix $A_k$: a pixel $z$ (in the $[-1, 1]$ coordinates
-# of chapter 01) belongs to part $k$ when $u = A_k^{-1}(z - c_k)$ lies in the unit square. So
+# of chapter 01) belongs to part $k$ when $u = A_k^{-1}(z - c_k)$ lies in the square $[-1, 1]^2$. So
 # $c_k$ *is* keypoint $p_k$ and $A_k$ *is* its Jacobian $J_k$, and the first-order motion of
 # chapter 02, $\mathcal{T}_k(z) = p^S_k + J^S_k (J^D_k)^{-1}(z - p^D_k)$, is **exact** inside each
 # square. A trained keypoint detector only estimates these; here we hand them over.
@@ -303,7 +303,7 @@ print("channels for K = 10, RGB:", hourglass_input(torch.zeros(1, 11, 1, 4, 4), 
 # $K{+}1$ logits per pixel; a **softmax over the parts** makes them masks $M_k(z) \ge 0$ with
 # $\sum_k M_k(z) = 1$. The dense motion is the per-pixel convex combination
 #
-# $$\hat{\mathcal{T}}_{S\leftarrow D}(z) = M_0(z)\, z + \sum_{k=1}^{K} M_k(z)\,\Big(p^S_k + J_k\,(z - p^D_k)\Big)
+# $$\hat{\mathcal{T}}_{S\leftarrow D}(z) = M_0(z)\, z + \sum_{k=1}^{K} M_k(z)\,\Big(p^S_k + J^S_k (J^D_k)^{-1}(z - p^D_k)\Big)
 #   = \sum_{k=0}^{K} M_k(z)\,\mathcal{T}_k(z). \qquad (7)$$
 
 # %% tags=["export"]
@@ -372,7 +372,8 @@ plt.show()
 
 # %% tags=["exercise"]
 def ideal_occlusion_map(source_labels, driving_labels, deformation, align_corners=True):
-    """1 where the driving frame's part at z is the part the source shows at T̂(z), else 0 (soft at edges).
+    """1 where the driving frame's part at z is the part the source shows at T̂(z), else 0 (soft at edges;
+    0 where T̂(z) falls outside the source).
 
     source_labels: (B, K+1, H, W); driving_labels: (B, K+1, h, w); deformation: (B, h, w, 2).
     Returns (B, 1, h, w) in [0, 1].

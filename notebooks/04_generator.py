@@ -115,6 +115,8 @@ show_toy_scene(toy)
 #
 # - The resize is `F.interpolate(mode="bilinear", align_corners=False)`: the authors' code relies
 #   on the default, which was `False` in torch 1.0 and still is, so there is nothing to choose.
+#   `F.interpolate` resizes the last two axes of a `(B, channels, h, w)` tensor, so the flow's
+#   `(x, y)` axis has to be the channel axis while it is resized.
 # - The sampling is `grid_sample` with **our** `align_corners` (default `True`), as everywhere.
 #
 # With the vox-256 settings both sizes are 64×64 and the resize never runs; our small notebook model
