@@ -442,7 +442,8 @@ def figure(rows: list[dict], run: dict):
     summary = summarize(rows)
     table = [table_row(row) for row in rows]
     names = list(summary)
-    fig = Figure(figsize=(10.2, 6.2))
+    zero = sum(row["jacobian_motion_zero_order"] for row in rows) / len(rows)
+    fig = Figure(figsize=(10.2, 6.6))
     axes = fig.subplots(2, 3)
     for ax, (key, heading, _) in zip(axes.flat, METRICS):
         for i, name in enumerate(names):
@@ -453,14 +454,20 @@ def figure(rows: list[dict], run: dict):
         if key == "l1_ratio" or key == "transfer_ratio":
             ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
         if key == "jacobian_motion_error":
-            zero = sum(row["jacobian_motion_zero_order"] for row in rows) / len(rows)
             ax.axhline(zero, color="grey", linestyle="--", linewidth=1)
+        values = [row[key] for row in table] + ([zero] if key == "jacobian_motion_error" else [])
+        low, high = min(values), max(values)
+        zoomed = 0 < high - low < 0.15 * abs(high)   # differences too small to see on bars from 0
+        if zoomed:
+            ax.set_ylim(low - 2 * (high - low), high + (high - low))
         ax.set_xticks(range(len(names)), names, rotation=25, fontsize=9)
-        ax.set_title(heading + (" (higher is better)" if key == "r2" else " (lower is better)"), fontsize=10)
+        ax.set_title(heading + (" (higher is better)" if key == "r2" else " (lower is better)")
+                     + (",\naxis zoomed" if zoomed else ""), fontsize=10)
         ax.tick_params(axis="y", labelsize=9)
     fig.suptitle(f"Ablation on synthetic:{run['level']}: {run['steps_per_variant']} steps per run, "
-                 f"{len(run['seeds'])} seed(s) (dots), {run['videos']} held-out videos; hatched: identity Jacobians; "
-                 "dashed: copy the source / zero order", fontsize=10)
+                 f"{len(run['seeds'])} seed(s) (dots; bars: their mean), {run['videos']} held-out videos\n"
+                 "hatched: identity Jacobians (no Jacobians); dashed: copying the source (ratios), zero order "
+                 "(motion error)", fontsize=10)
     fig.tight_layout()
     return fig
 
