@@ -619,8 +619,51 @@ def check_tps_offset(fn: Callable) -> Callable:
     return check_function(fn, tps_offset, cases, name="tps_offset", hints=hints)
 
 
+def _equivariance_transform(seed: int, batch: int, sigma_affine: float, sigma_tps: float | None = None):
+    """A seeded `Transform` (affine, plus TPS if sigma_tps) that leaves torch's global random stream untouched."""
+    from fomm_teach.losses import Transform
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if sigma_tps is None:
+            return Transform(batch, sigma_affine=sigma_affine)
+        return Transform(batch, sigma_affine=sigma_affine, sigma_tps=sigma_tps, points_tps=5)
+
+
+def check_equivariance_value_loss(fn: Callable) -> Callable:
+    """Exercise 5.2: mean |kp_d − W(kp_t)|, with W applied the right way round."""
+    from fomm_teach.losses import equivariance_value_loss
+
+    generator = seeded_generator(53)
+
+    def points(*shape):
+        return torch.rand(*shape, generator=generator) * 1.6 - 0.8
+
+    affine = _equivariance_transform(1, 2, 0.2)
+    linear, translation = affine.theta[:, None, :, :2], affine.theta[:, None, :, 2]        # (2, 1, 2, 2), (2, 1, 2)
+    value_driving = points(2, 4, 2)
+    exact = (torch.inverse(linear) @ (value_driving - translation)[..., None])[..., 0]     # (2, 4, 2) = W⁻¹(kp_d)
+    cases = [
+        ("affine W, B=2, K=5", (points(2, 5, 2), points(2, 5, 2), _equivariance_transform(2, 2, 0.2)), {}),
+        ("affine + TPS W, B=3, K=4", (points(3, 4, 2), points(3, 4, 2), _equivariance_transform(3, 3, 0.15, 0.02)), {}),
+        ("an exactly equivariant detector: kp_t = W⁻¹(kp_d) (loss 0)", (value_driving, exact, affine), {}),
+    ]
+    hints = [
+        Hint("wrong way round: Y = X∘W is made by backward warping (Y at z is X at W(z)), so a part at kp_t in Y "
+             "sits at W(kp_t) in X: compare kp_d with W(kp_t), not W(kp_d) with kp_t.",
+             lambda value_d, value_t, transform: torch.abs(transform.warp_coordinates(value_d) - value_t).mean()),
+        Hint("an L1 loss: the mean of |kp_d − W(kp_t)|, not of its square.",
+             lambda value_d, value_t, transform: (value_d - transform.warp_coordinates(value_t)).pow(2).mean()),
+        Hint("the mean over batch, keypoints and both coordinates, not the Euclidean length of each difference.",
+             lambda value_d, value_t, transform: (value_d - transform.warp_coordinates(value_t)).norm(dim=-1).mean()),
+        Hint("the mean, not the sum, of |kp_d − W(kp_t)| over all entries.",
+             lambda value_d, value_t, transform: torch.abs(value_d - transform.warp_coordinates(value_t)).sum()),
+    ]
+    return check_function(fn, equivariance_value_loss, cases, name="equivariance_value_loss", hints=hints)
+
+
 def check_equivariance_jacobian_loss(fn: Callable) -> Callable:
-    """Exercise 5.2: mean |I − J_d⁻¹ · ∇W · J_t| (the jacobian equivariance loss)."""
+    """Exercise 5.3: mean |I − J_d⁻¹ · ∇W · J_t| (the jacobian equivariance loss)."""
     from fomm_teach.losses import equivariance_jacobian_loss
 
     generator = seeded_generator(52)
@@ -652,6 +695,83 @@ def check_equivariance_jacobian_loss(fn: Callable) -> Callable:
              lambda j_d, j_t, w: torch.abs(torch.eye(2) - torch.inverse(j_d) @ w @ j_t).sum()),
     ]
     return check_function(fn, equivariance_jacobian_loss, cases, name="equivariance_jacobian_loss", hints=hints)
+
+
+def _patch_maps(generator: torch.Generator, *shape: int) -> torch.Tensor:
+    """Discriminator patch maps around the LSGAN targets 0 and 1: values in [-0.5, 1.5)."""
+    return torch.rand(*shape, generator=generator) * 2 - 0.5
+
+
+def check_generator_gan_loss(fn: Callable) -> Callable:
+    """Exercise 5.4: the LSGAN generator term mean((1 − D(fake))²)."""
+    from fomm_teach.losses import generator_gan_loss
+
+    generator = seeded_generator(54)
+    cases = [
+        ("a patch map (2, 1, 6, 6)", (_patch_maps(generator, 2, 1, 6, 6),), {}),
+        ("a patch map (1, 1, 3, 5)", (_patch_maps(generator, 1, 1, 3, 5),), {}),
+        ("D says 'real' everywhere (loss 0)", (torch.ones(2, 1, 4, 4),), {}),
+    ]
+    hints = [
+        Hint("the generator wants D to say 1 on its frames, (1 − D(fake))²; D(fake)² pulls towards 0, the "
+             "discriminator's target for a generated frame.", lambda prediction: (prediction ** 2).mean()),
+        Hint("least squares: square the distance to the target, (1 − D(fake))², not its absolute value.",
+             lambda prediction: (1 - prediction).abs().mean()),
+        Hint("the mean over batch and patches, not the sum.", lambda prediction: ((1 - prediction) ** 2).sum()),
+    ]
+    return check_function(fn, generator_gan_loss, cases, name="generator_gan_loss", hints=hints)
+
+
+def check_discriminator_gan_loss(fn: Callable) -> Callable:
+    """Exercise 5.4: the LSGAN discriminator term mean((1 − D(real))² + D(fake)²)."""
+    from fomm_teach.losses import discriminator_gan_loss
+
+    generator = seeded_generator(55)
+    cases = [
+        ("patch maps (2, 1, 6, 6)", (_patch_maps(generator, 2, 1, 6, 6), _patch_maps(generator, 2, 1, 6, 6)), {}),
+        ("patch maps (1, 1, 3, 5)", (_patch_maps(generator, 1, 1, 3, 5), _patch_maps(generator, 1, 1, 3, 5)), {}),
+        ("a perfect discriminator: 1 on real, 0 on generated (loss 0)",
+         (torch.ones(2, 1, 4, 4), torch.zeros(2, 1, 4, 4)), {}),
+    ]
+    hints = [
+        Hint("targets swapped: the discriminator wants 1 on real frames and 0 on generated ones, "
+             "(1 − D(real))² + D(fake)².", lambda real, fake: (real ** 2 + (1 - fake) ** 2).mean()),
+        Hint("least squares: square the distances to the targets, not their absolute values.",
+             lambda real, fake: ((1 - real).abs() + fake.abs()).mean()),
+        Hint("the two terms are added, each averaged over batch and patches; not averaged together "
+             "(you divided by 2).", lambda real, fake: ((1 - real) ** 2 + fake ** 2).mean() / 2),
+        Hint("the mean over batch and patches, not the sum.", lambda real, fake: ((1 - real) ** 2 + fake ** 2).sum()),
+    ]
+    return check_function(fn, discriminator_gan_loss, cases, name="discriminator_gan_loss", hints=hints)
+
+
+def check_feature_matching_loss(fn: Callable) -> Callable:
+    """Exercise 5.5: Σ_i w_i · mean|F_i(real) − F_i(fake)| over the discriminator's block outputs."""
+    from fomm_teach.losses import feature_matching_loss
+
+    generator = seeded_generator(56)
+
+    def feature_maps(batch):
+        shapes = [(batch, 8, 12, 12), (batch, 16, 6, 6), (batch, 32, 3, 3), (batch, 32, 1, 1)]
+        return [torch.randn(*shape, generator=generator) for shape in shapes]
+
+    cases = [
+        ("4 blocks, weights [10, 10, 10, 10]", (feature_maps(2), feature_maps(2), [10, 10, 10, 10]), {}),
+        ("4 blocks, weights [1, 0, 2.5, 0]", (feature_maps(1), feature_maps(1), [1, 0, 2.5, 0]), {}),
+        ("4 blocks, different weights [0.5, 1, 2, 4]", (feature_maps(3), feature_maps(3), [0.5, 1, 2, 4]), {}),
+    ]
+    hints = [
+        Hint("each block's mean |real − generated| is multiplied by its own weight w_i before the sum.",
+             lambda real, fake, weights: sum(torch.abs(r - f).mean() for r, f in zip(real, fake))),
+        Hint("an L1 loss: the mean of |real − generated|, not of its square.",
+             lambda real, fake, weights: sum(w * (r - f).pow(2).mean() for w, r, f in zip(weights, real, fake))),
+        Hint("the mean over each block's entries, not the sum (blocks of different sizes must count alike).",
+             lambda real, fake, weights: sum(w * torch.abs(r - f).sum() for w, r, f in zip(weights, real, fake))),
+        Hint("a sum over blocks, not their mean.",
+             lambda real, fake, weights: sum(w * torch.abs(r - f).mean() for w, r, f in zip(weights, real, fake))
+             / len(weights)),
+    ]
+    return check_function(fn, feature_matching_loss, cases, name="feature_matching_loss", hints=hints)
 
 
 # --- chapter 01 ---

@@ -254,16 +254,17 @@ class Transform:
 import torch
 
 
-def equivariance_value_loss(value_driving, value_transformed_warped):
+def equivariance_value_loss(value_driving, value_transformed, transform):
     """mean |kp_d − W(kp_t)| over batch, keypoints and coordinates (paper Sec. 3.3, equivariance of the values).
 
-    value_driving (B, K, 2): keypoints of X; value_transformed_warped (B, K, 2): W applied to the
-    keypoints of Y = X∘W. Returns a scalar.
+    value_driving (B, K, 2): keypoints of X; value_transformed (B, K, 2): keypoints of Y = X∘W (Y is
+    X backward-warped by W, so a part at kp_t in Y is at W(kp_t) in X); transform: the `Transform`
+    W. Needs only W, never W⁻¹. Returns a scalar.
     """
-    return torch.abs(value_driving - value_transformed_warped).mean()
+    return torch.abs(value_driving - transform.warp_coordinates(value_transformed)).mean()
 
 
-# --- from notebooks/05_losses.py, cell 31 ---
+# --- from notebooks/05_losses.py, cell 34 ---
 import torch
 
 
@@ -278,18 +279,22 @@ def equivariance_jacobian_loss(jacobian_driving, jacobian_transformed, warp_jaco
     return torch.abs(eye - product).mean()
 
 
-# --- from notebooks/05_losses.py, cell 39 ---
+# --- from notebooks/05_losses.py, cell 45 ---
 import torch
 
 
 def generator_gan_loss(prediction_map_generated):
-    """LSGAN generator term mean((1 − D(fake))²). prediction_map_generated: (B, 1, h, w). Scalar."""
+    """LSGAN generator term mean((1 − D(fake))²) (paper Sec. 3.3). prediction_map_generated: (B, 1, h, w). Scalar."""
     return ((1 - prediction_map_generated) ** 2).mean()
 
 
 def discriminator_gan_loss(prediction_map_real, prediction_map_generated):
-    """LSGAN discriminator term mean((1 − D(real))² + D(fake)²). Both (B, 1, h, w). Scalar."""
+    """LSGAN discriminator term mean((1 − D(real))² + D(fake)²): targets 1 and 0. Both (B, 1, h, w). Scalar."""
     return ((1 - prediction_map_real) ** 2 + prediction_map_generated ** 2).mean()
+
+
+# --- from notebooks/05_losses.py, cell 51 ---
+import torch
 
 
 def feature_matching_loss(feature_maps_real, feature_maps_generated, weights):
@@ -305,7 +310,7 @@ def feature_matching_loss(feature_maps_real, feature_maps_generated, weights):
     return total
 
 
-# --- from notebooks/05_losses.py, cell 43 ---
+# --- from notebooks/05_losses.py, cell 55 ---
 import torch
 from torch import nn
 
@@ -374,9 +379,8 @@ class GeneratorFullModel(nn.Module):
             generated["transformed_frame"] = transformed_frame
             generated["transformed_kp"] = transformed_kp
             if weights["equivariance_value"] != 0:
-                warped = transform.warp_coordinates(transformed_kp["value"])                     # (B, K, 2)
                 loss_values["equivariance_value"] = weights["equivariance_value"] * equivariance_value_loss(
-                    kp_driving["value"], warped)
+                    kp_driving["value"], transformed_kp["value"], transform)
             if weights["equivariance_jacobian"] != 0:
                 warp_jacobian = transform.jacobian(transformed_kp["value"])                     # (B, K, 2, 2)
                 loss_values["equivariance_jacobian"] = weights["equivariance_jacobian"] * equivariance_jacobian_loss(
