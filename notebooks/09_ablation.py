@@ -50,13 +50,13 @@ import json
 import tempfile
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
 from fomm_teach import ablation
 from fomm_teach.losses import GeneratorFullModel
 from fomm_teach.models import build_models
+from fomm_teach.widgets import figure_to_png
 
 # %% [markdown]
 # ## 9.1 Five variants, one config
@@ -185,8 +185,7 @@ display(Markdown((results / "ablation.md").read_text(encoding="utf-8").split("\n
 
 # %%
 fig = ablation.figure(rows, run)
-display(fig)
-plt.close("all")
+display(Image(figure_to_png(fig)))   # the PNG Jupyter's inline backend would draw
 
 # %% [markdown]
 # ## 9.4 Differences, and noise
@@ -274,8 +273,7 @@ for name in ("Jac. w/o Eq.", "Full"):
 size = checkpoint_config["dataset_params"]["frame_shape"][0]
 clip = SyntheticVideos("rigid", size=size, num_frames=32, split="test").video(1)
 fig = ablation.jacobian_figure(pictured, clip, times=(0, 10, 20, 31))
-display(fig)
-plt.close("all")
+display(Image(figure_to_png(fig)))   # the PNG Jupyter's inline backend would draw
 
 # %% [markdown]
 # In the committed run, *Full*'s five keypoints carry nearly the same Jacobian, a sheared frame
