@@ -27,7 +27,7 @@ MIN_TEXT_PX = 8.0
 STUDENT = "notebooks/student/{}.ipynb"
 # Chapter 07 has its own module (test_chapter_07.py); a new chapter gets one too, or joins this list.
 CHAPTERS = ["00_start_here", "01_keypoints", "02_local_affine_motion", "03_dense_motion", "04_generator",
-            "05_losses", "06_training", "09_ablation"]
+            "05_losses", "06_training", "08_gpu_training", "09_ablation"]
 # The cell that displays each explorer (a regular expression on its source); add new explorers here.
 EXPLORER_CELLS = {"01_keypoints": r"temperature_explorer\(", "02_local_affine_motion": r"sparse_motion_explorer\(",
                   "03_dense_motion": r"dense_motion_explorer\(", "06_training": r"checkpoint_explorer\("}
