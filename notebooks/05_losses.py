@@ -1094,7 +1094,7 @@ from fomm_teach.data import SyntheticVideos
 
 
 def rotation_angle(matrices):
-    """The rotation part of 2×2 matrices (..., 2, 2), in degrees (atan2 of their antisymmetric and trace parts)."""
+    """The rotation angle of 2×2 matrices (..., 2, 2) in degrees (their polar decomposition's rotation)."""
     return torch.rad2deg(torch.atan2(matrices[..., 1, 0] - matrices[..., 0, 1], matrices[..., 0, 0] + matrices[..., 1, 1]))
 
 
@@ -1111,7 +1111,7 @@ for weight, style in ((10, "-"), (0, "--")):
 ax.set_xlabel("frame t")
 ax.set_ylabel("rotation (degrees)")
 ax.set_title("Held-out video 0: how far keypoint 0's local frame turns")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="lower left")
 plt.tight_layout()
 plt.show()
 
