@@ -52,7 +52,7 @@ def convex_hull_area(points):
 
 # --- from notebooks/07_animation.py, cell 11 ---
 def movement_scale(kp_source, kp_driving_initial):
-    """s = sqrt(area(hull(p_s)) / area(hull(p_d0))) per batch element (paper Sec. 3.4; spec §6.6).
+    """s = sqrt(area(hull(p_s)) / area(hull(p_d0))) per batch element (paper Sec. 3.4; the authors' ``animate.py``).
 
     kp_source, kp_driving_initial: dicts with 'value' (B, K, 2) (B may be 1 on either side).
     Returns (B,). Where the driving hull has no area the scale is 1 (with a warning).
@@ -70,7 +70,7 @@ def movement_scale(kp_source, kp_driving_initial):
 # --- from notebooks/07_animation.py, cell 14 ---
 def normalize_kp(kp_source, kp_driving, kp_driving_initial, adapt_movement_scale=False,
                  use_relative_movement=False, use_relative_jacobian=False):
-    """The keypoints that drive the source (paper Sec. 3.4; the authors' ``animate.normalize_kp``, spec §6.6).
+    """The keypoints that drive the source (paper Sec. 3.4; the authors' ``normalize_kp`` in ``animate.py``).
 
     Absolute mode returns ``kp_driving``'s entries as they are. Relative movement:
     value = p_s + s · (p_d − p_d0), s = :func:`movement_scale` per batch element with
@@ -238,6 +238,6 @@ def pose_distances(source_image, driving_video, kp_detector, batch_size=8):
 
 
 def find_best_frame(source_image, driving_video, kp_detector):
-    """Index of the driving frame whose pose is closest to the source's (the authors' idea, spec §6.7,
+    """Index of the driving frame whose pose is closest to the source's (the authors' idea in ``demo.py``,
     on our detector's keypoints instead of face landmarks). Pass it as ``make_animation(start_frame=...)``."""
     return int(torch.argmin(pose_distances(source_image, driving_video, kp_detector)))

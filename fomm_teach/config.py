@@ -23,7 +23,7 @@ The coordinate grid puts -1 and +1 on the *centres* of the border pixels, which 
 ``align_corners=True`` convention of ``F.grid_sample``. The authors' code never passes the flag:
 under torch 1.0, where their released models were trained, grid_sample behaved like ``True``;
 since torch 1.3 the default is ``False``, and the identity warp then shrinks the image by
-(W-1)/W about its centre (mean error 0.026 on a smooth 64x64 image; spec, Subtlety 1).
+(W-1)/W about its centre (mean error 0.026 on a smooth 64x64 image).
 ``true`` (our default) reproduces the training-time behaviour of the released checkpoints;
 ``false`` reproduces what the authors' current code computes under a modern torch. Only the
 generator (and the dense motion network inside it) warps images, so only it receives the flag.

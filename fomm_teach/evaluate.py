@@ -1,6 +1,6 @@
 """Metrics on held-out synthetic videos, where the ground truth is exact.
 
-- **Reconstruction L1** (the authors' reconstruction mode, spec §9): source = frame 0, every frame t
+- **Reconstruction L1** (the authors' ``reconstruction.py``): source = frame 0, every frame t
   (including 0) is predicted from the source driven by the keypoints of frame t; the L1 is the mean
   |prediction − frame t| in [0, 1] units over all frames. Printed next to the L1 of copying the
   source (prediction = frame 0), the score of a model that moves nothing.
@@ -14,7 +14,7 @@
   means the keypoints have collapsed onto one point: every local affine motion is then anchored
   there, and a part that turns about its own joint cannot be moved exactly.
 - **Cross-identity transfer L1**: identity B animated by video A with relative keypoints
-  (spec §6.6), against the synthetic ground truth (B moved by A's pose changes); next to copying B.
+  (chapter 07), against the synthetic ground truth (B moved by A's pose changes); next to copying B.
 - **Jacobian quality** against the ground-truth affine maps (:func:`jacobian_quality`). Each
   keypoint is assigned the part whose motion its Jacobians follow best (on one half of the videos);
   on the other half, two numbers:

@@ -26,7 +26,7 @@ class RandomFlip:
 
     As the authors': with probability 0.5 (if ``time_flip``) the clip is reversed and returned at
     once; otherwise with probability 0.5 (if ``horizontal_flip``) every frame is mirrored. With both
-    on, P(time flip) = 0.5 and P(horizontal flip) = 0.25 (spec, Subtlety 12).
+    on, P(time flip) = 0.5 and P(horizontal flip) = 0.25 (the authors' ``augmentation.py``).
     """
 
     def __init__(self, time_flip=False, horizontal_flip=False):
