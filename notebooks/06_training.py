@@ -1175,8 +1175,8 @@ plt.show()
 #   on some videos and scored on others (R²).
 # - `log.txt` keeps per-epoch means in the authors' format; checkpoints use their layout, plus the
 #   scheduler and random states that make a resumed run identical to an uninterrupted one.
-# - On a CPU the faithful model learns when iterations are cheap, the equivariance weights suit the
-#   frame size, the data starts easy, and the parts move far enough to be seen: a rigid sprite is
+# - On a CPU the faithful model learns when iterations are cheap, the equivariance value term is
+#   weighted for the frame size, the data starts easy, and the parts move far enough to be seen: a rigid sprite is
 #   tracked within a minute (R² 0.95), a windmill's body within minutes, and with the authors' GAN
 #   on, its limbs too (R² 0.94 after 24 minutes); its L1 comes to half of copy-source after about
 #   an hour (6.6). Its keypoints carry local frames that turn partly with the parts, its masks
