@@ -734,8 +734,9 @@ print("largest difference of T_k over a 16×16 grid:", float((motion - motion_m)
 # person, M_B for the source person), the absolute motion of chapter 07 would carry
 # J_s J_d⁻¹ = B_s M_B M_A⁻¹ B_d⁻¹, where B_s, B_d are the true local affine maps: the true motion
 # B_s B_d⁻¹ with a spurious stretch or turn M_B M_A⁻¹ in the middle. (Chapter 07's *relative*
-# transfer takes the driving video's own J_d(t) J_d(0)⁻¹, in which M_A cancels too; the absolute
-# mode and any comparison of jacobians across objects do not.) Neither loss rules this out
+# transfer gives the source the jacobians J_new = J_d(t) J_d(0)⁻¹ J_s, so its motion is
+# J_s J_new⁻¹ = J_d(0) J_d(t)⁻¹ = B_d(0) M_A M_A⁻¹ B_d(t)⁻¹: M_B and M_A both cancel. The absolute
+# mode and any comparison of jacobians across objects do not cancel them.) Neither loss rules this out
 # explicitly; both are satisfied by any M per identity. The jacobian term, though, asks every single
 # image for jacobians that turn and stretch exactly with W, for random affine and TPS warps that the
 # training videos may never show, while reconstruction only asks pairs of frames of one video for a
@@ -1043,8 +1044,11 @@ show_row([batch["source"][0], batch["driving"][0], generated["transformed_frame"
 #   relative residual of that fit on the other half (0: every identity uses one reference frame;
 #   1: the fit explains nothing). This is what transfer between identities needs.
 #
-# Each run is 24 epochs of 32 steps (768 steps, batch 8), roughly 10–15 s of CPU time per epoch,
-# so several minutes for the two runs; bars show each epoch. Quick mode trains one short epoch each, far too little to learn anything:
+# Each run is 24 epochs of 32 steps (768 steps, batch 8); bars show each epoch. On a quiet CPU
+# expect roughly 10 s per epoch, so several minutes for the two runs: an estimate from an earlier
+# timing of this recipe (about 4 steps a second on one core, `benchmarks/RESULTS.md`, round 2),
+# not measured for this cell. The runs quoted below took about 50 minutes each, on cores shared
+# with many other jobs. Quick mode trains one short epoch each, far too little to learn anything:
 # its numbers only show that the code runs.
 
 # %%
@@ -1132,18 +1136,21 @@ plt.show()
 #   keypoints themselves are already good (R² 0.98), and the reconstruction is still worse than
 #   copying the source in both runs: at this stage the dense motion network and the generator do
 #   most of the work.
-# * **Without the term, the jacobians went the wrong way**: their motion error ended *above* that of
-#   identity matrices, so the motion would have been better without them. That is the direction of
-#   the paper's ablation, where jacobians without their constraint did worse than no jacobians.
+# * **Without the term, the jacobians went the wrong way** in this run: their motion error ended
+#   *above* that of identity matrices, so the motion would have been better without them. That is
+#   the direction of the paper's ablation, where jacobians without their constraint did worse than
+#   no jacobians.
 # * **With the term, the local frames are closer to one shared reference frame** (frame error 0.41
 #   against 0.50): the J ≈ B·M fitted on some identities carries over better to the others.
 # * **How sure is this?** It is one seed, one short training. After 12 epochs the same two runs did
 #   not differ (motion error 0.536 against 0.545, frame error 0.433 against 0.442), and a run with a
 #   single keypoint showed no difference either after 12 epochs. Differences of a few hundredths
-#   are within the noise here; the 24-epoch gaps (0.04 and 0.09) are larger than any seen before,
+#   are within the noise here; the 24-epoch gaps (0.04 and 0.09) are the largest of these runs,
 #   and they held on 64 other held-out videos (motion error 0.556 against 0.709, zero order 0.585;
-#   frame error 0.44 against 0.51). But that is one training seed: a convincing measurement needs
-#   longer training and several seeds, i.e. a GPU.
+#   frame error 0.44 against 0.51). Other test videos rule out a lucky choice of test videos, not
+#   a lucky training run: with one training seed, how far a second seed would move these numbers
+#   is unknown. Read them as a first sign; a measurement needs longer training and several seeds,
+#   i.e. a GPU.
 
 # %% [markdown]
 # ## Summary
@@ -1160,8 +1167,9 @@ plt.show()
 # * The motion uses only J_s J_d⁻¹, so reconstruction cannot tell J from J·M: M is a choice of the
 #   reference frame R of chapter 02, which is not unique. It cancels within a video and matters
 #   between identities. On synthetic videos, after a short CPU training, the jacobian term kept
-#   the learned jacobians better than identity matrices and closer to one shared frame; without
-#   it they did worse than identity matrices (one seed, 768 steps: 5.8).
+#   the learned jacobians slightly (4 %) better than identity matrices and closer to one shared
+#   frame; without it they did worse than identity matrices (one seed, 768 steps: a first sign,
+#   5.8).
 # * ∇W comes from autograd with `create_graph=True`, so this loss trains the detector through a
 #   double backward.
 # * The GAN (least-squares GAN + feature matching) is optional and off in the authors' main configs.
@@ -1192,7 +1200,8 @@ plt.show()
 # 3. (J_d M)⁻¹ ∇W (J_t M) = M⁻¹ (J_d⁻¹ ∇W J_t) M, so I − (J_d M)⁻¹ ∇W J_t M = M⁻¹ (I − J_d⁻¹ ∇W J_t) M:
 #    zero if and only if the original is. The loss keeps its value for M = s·I (any s ≠ 0), the
 #    shrinking of 5.5, and for s times a matrix that swaps the axes or flips their signs (then
-#    M⁻¹ A M only reorders the entries of A or flips their signs); for other M it changes.
+#    M⁻¹ A M only reorders the entries of A or flips their signs); for other M it changes in
+#    general.
 # 4. With 3 scales the reconstruction loss has 15 terms instead of 20, so it weighs about ¾ as
 #    much against the two equivariance terms. On top of that, the value term is a distance in
 #    [-1, 1] units: one pixel of keypoint error costs 4× more on a 64×64 frame than on a 256×256
