@@ -38,8 +38,8 @@
 # 2. run a fair comparison of training recipes: what must be the same, and why a budget in
 #    minutes is turned into a number of steps;
 # 3. tell a difference between two recipes from the spread between seeds;
-# 4. explain why a Jacobian trained by reconstruction alone is not a local frame of the part, and
-#    what the equivariance constraint adds.
+# 4. explain why a Jacobian trained by reconstruction alone need not be a local frame of the part,
+#    and what the equivariance constraint adds.
 
 # %%
 from fomm_teach.course import start
@@ -103,8 +103,9 @@ for variant in ablation.VARIANTS:
 
 # %% [markdown]
 # The Jacobian head is one 7×7 convolution (4 numbers per keypoint per pixel, pooled by the
-# heatmap): a few thousand parameters. The occlusion map is one 7×7 output channel of the dense
-# motion network. *Jac. w/o Eq.* and *Full* are the same networks: only one loss term differs.
+# heatmap): about 19 thousand parameters, some 5 % of the networks (the table's *Jac. w/o Eq.*
+# against *Pyr.+O*). The occlusion map is one 7×7 output channel of the dense motion network,
+# about 2 thousand. *Jac. w/o Eq.* and *Full* are the same networks: only one loss term differs.
 
 # %% [markdown]
 # ## 9.2 A fair run
@@ -112,9 +113,13 @@ for variant in ablation.VARIANTS:
 # A comparison of recipes is only as fair as what they share. `fomm_teach.ablation.run_ablation`
 # (and `fomm-teach ablation`) gives every variant:
 #
-# - **the same seeds**: seed *s* sets the initial weights and, because the synthetic batches are
-#   drawn from torch's generator, the same training pairs in the same order and the same
-#   equivariance warps;
+# - **the same seeds**: `torch.manual_seed(s)` before each run. Variants with the same networks
+#   (*Baseline* and *Pyr.*; *Jac. w/o Eq.* and *Full*) then start from the same weights and, as
+#   the synthetic batches and the equivariance warps are drawn from torch's generator too, see the
+#   same training pairs in the same order and the same warps. A variant with more or fewer
+#   parameters draws more or fewer random numbers for its initial weights, so its batches and
+#   warps are another draw: across those variants the seeds make the runs reproducible, not
+#   paired;
 # - **the same number of steps**. A budget in *minutes* would hand a variant more steps when the
 #   machine happens to be quiet, and our course machines are shared. So `--budget MINUTES` is
 #   turned into a whole number of epochs once, by timing a few steps of the slowest variant
@@ -224,15 +229,16 @@ display(Markdown("\n".join(lines) + "\n\nchange of the mean; **apart**: the seed
 #   inside 0.039–0.041; *Baseline* (0.034–0.047) and *Pyr.* (0.036–0.052) have about the same means
 #   and one poor seed each. The paper's pattern (*Full* best by 0.006, *Jac. w/o Eq.* as bad as
 #   the baseline) does not appear: every change of L1 is within the seeds' spread (9.4, "overlap").
-# - **The pyramid helped the keypoints.** *Baseline*'s keypoint R² (0.905–0.928) is below
-#   *Pyr.*'s (0.946–0.948) in both seeds. The later steps move R² by about 0.01 either way
+# - **The pyramid seems to have helped the keypoints.** *Baseline*'s keypoint R² (0.905–0.928) is
+#   below *Pyr.*'s (0.946–0.948) in both seeds: "apart", a hint from two seeds. The later steps
+#   move R² by about 0.01 either way
 #   (*Pyr.+O* and *Jac. w/o Eq.* a little lower, "apart" only because each pair of seeds happens
 #   to agree closely; *Full* 0.922–0.962).
 # - **Only the Jacobians trained with their equivariance constraint move towards the true
 #   motion**, which is the paper's argument for it. *Full*'s motion error (0.584–0.601) is below
-#   the zero-order reference (0.609) in both seeds; *Jac. w/o Eq.*'s (0.604–0.611) straddles it:
-#   trained by reconstruction alone, its Jacobians hardly change from frame to frame, so the
-#   motion they imply, $J(0)J(t)^{-1}$, stays near the identity of zero order. The
+#   the zero-order reference (0.609) in both seeds; *Jac. w/o Eq.*'s (0.604–0.611) straddles it,
+#   as if, trained by reconstruction alone, its Jacobians hardly changed from frame to frame, so
+#   that the motion they imply, $J(0)J(t)^{-1}$, stayed near the identity of zero order. The
 #   gain is small (about 3 %) and the two variants' ranges only just separate: a direction, not a
 #   measured size.
 # - **Neither Jacobian variant has learned a fixed local frame yet**: both frame errors
@@ -240,15 +246,16 @@ display(Markdown("\n".join(lines) + "\n\nchange of the mean; **apart**: the seed
 #
 # So the synthetic run agrees with the paper in direction on the motion, where the truth is known,
 # and cannot confirm or contradict it on reconstruction at this budget. Telling the L1 column
-# apart would take longer runs (the rigid recipe beats copying after about 13 minutes of training
-# on one quiet core, `benchmarks/RESULTS.md`) and more seeds: `fomm-teach ablation --epochs N
-# --seeds 4` does it, in hours on a CPU.
+# apart would take longer runs (the rigid recipe beat copying after about 13 minutes of training
+# on about one core, `benchmarks/RESULTS.md`, round 2) and more seeds: `fomm-teach ablation
+# --epochs N --seeds 4` runs that, in hours on a CPU.
 #
 # Why the rigid sprite: its true motion is one global affine map, so every keypoint's Jacobian has
 # the same, exactly known, target, and the level learns its keypoints within a minute (R² above
 # 0.9 at this budget), which leaves the budget to the motion. On the windmill (`--data
 # synthetic:windmill`) parts turn about their own joints, where first-order motion matters more,
-# but a CPU needs about an hour per run before the reconstruction beats copying (chapter 06).
+# but a CPU needs about an hour per run before the reconstruction comes down to half of copying's
+# L1 (chapter 06).
 
 # %% [markdown]
 # ## 9.5 What the Jacobians learned
@@ -315,8 +322,11 @@ display(Image(figure_to_png(fig)))   # the PNG Jupyter's inline backend would dr
 #    better.
 # 3. Eq. 4 uses only $J_S J_D^{-1}$, in which a fixed $M$ cancels, so two models that differ by
 #    $M$ move pixels identically and should score the same. Whether $J$ itself is a local frame
-#    of the part (the same $M$ in every video and frame) is what equivariance adds, and the frame
-#    error measures it.
+#    of the part (the same $M$ in every video and frame) is what transfer between identities
+#    needs, and the frame error measures it. The equivariance constraint is meant to favour it
+#    but cannot force it: it compares an image only with its own warp, so a different $M$ per
+#    identity still satisfies it (chapter 05, 5.5); in 9.3's short run neither Jacobian variant
+#    got there.
 # 4. Minutes depend on the machine and on what else runs on it: on a shared machine the same
 #    minutes give a variant more or fewer steps from one run to the next. Steps are the same
 #    everywhere, so the table can be reproduced (`--epochs N` in `run.json`'s `reproduce`).
