@@ -299,9 +299,9 @@ print(open(RUN / "log.txt").read())
 
 # %% [markdown]
 # On a long run, how much a disconnect costs depends on `checkpoint_freq`: the authors save every
-# 50 epochs (vox-256, taichi-256) or 100 (mgif-256), and an epoch of vox-256 is hours (8.7). For
-# Colab, train with a copy of the config that saves every epoch (8.7 writes one); it changes
-# nothing in the training itself.
+# 50 epochs (vox-256, taichi-256) or 100 (mgif-256), and an epoch of vox-256 is hours (by 8.7's
+# estimates). For Colab, train with a copy of the config that saves every epoch (8.7 writes one);
+# it changes nothing in the training itself.
 
 # %% [markdown]
 # ## 8.5 Faster steps that keep the math
@@ -314,8 +314,9 @@ print(open(RUN / "log.txt").read())
 #   L4, H100) has fp32's range; fp16 (the T4) has not, so it trains with a gradient scaler, saved
 #   in each checkpoint. The course's tests hold a bf16 step's losses within 5 % of fp32's.
 # - `--channels-last`: weights and frames stored NHWC, the layout tensor cores read fastest.
-# - `--compile`: `torch.compile` of the networks. The first steps take minutes (compilation);
-#   after that the steps are faster on a GPU. Rarely worth it on a CPU.
+# - `--compile`: `torch.compile` of the networks. The first steps can take minutes (compilation);
+#   after that the steps are usually faster on a GPU (not measured for this course: 8.6 and
+#   `benchmarks/train_step.py --compile off,on` measure it on yours). Rarely worth it on a CPU.
 #
 # None changes the checkpoint: a run can be resumed with other options, and a checkpoint trained
 # in bf16 loads like any other. `benchmarks/train_step.py` (in the repository) measures images per
@@ -444,10 +445,10 @@ print(colab_config("vox-256", batch_size=8))
 # `python benchmarks/train_step.py --count --config vox-256` (and `--config mgif-256`): one fp32
 # training iteration at 256×256 and batch 1, forward and backward, costs **534 GFLOP** for vox-256
 # and taichi-256 (torch's FlopCounterMode, convolutions and matrix products; the GAN is off in both)
-# and **658 GFLOP** for mgif-256 (its GAN is on: the discriminator is run and stepped too, and
-# autograd keeps 1.15 GB per image instead of 0.89);
-# autograd keeps **0.89 GB** of tensors per image for the backward pass (fp32); the networks have
-# 62.5 M parameters, the perceptual VGG19 20.0 M more.
+# and **658 GFLOP** for mgif-256 (its GAN is on: the discriminator is run and stepped too);
+# autograd keeps **0.89 GB** of tensors per image for the backward pass (fp32; 1.15 GB for
+# mgif-256); the networks have 62.5 M parameters with the discriminator (59.8 M trained when, as
+# in vox-256, the discriminator is not stepped), the perceptual VGG19 20.0 M more.
 #
 # What is *assumed* (not measured; change them in the cell below):
 # 1. a GPU sustains 35 % of its published fp32 peak in fp32 training, and 15 % of its published
@@ -459,8 +460,8 @@ print(colab_config("vox-256", batch_size=8))
 #    are 16-bit but the network outputs, the pyramid and the losses stay fp32).
 #
 # A check of assumption 2 against the authors: vox-256's batch of 40 on 4 GPUs is 10 per GPU,
-# which the formula puts at ≈ 11 GiB in fp32, just under the 12 GB of the Titan X cards their README
-# names.
+# which the formula puts at ≈ 11.5 GiB in fp32, just under the 12 GB of the Titan X cards their
+# README names (a consistency check, not a measurement).
 
 # %%
 GFLOP_PER_IMAGE = {"vox-256": 534, "taichi-256": 534, "mgif-256": 658}   # measured: benchmarks/train_step.py --count
