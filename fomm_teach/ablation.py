@@ -12,11 +12,13 @@ code; :data:`VARIANTS`, printed by ``fomm-teach ablation --list``):
 - **Jac. w/o Eq.**: plus the Jacobians, without their equivariance term (weight 0).
 - **Full**: the base config as it is.
 
-Every variant trains the same number of epochs, from the same seeds, on the same batches (the
-synthetic batches are drawn from torch's generator, seeded per run), then is scored by
+Every variant trains the same number of epochs from the same seeds (torch's global generator,
+seeded per run), then is scored by
 :func:`fomm_teach.evaluate.evaluate_synthetic` on the same held-out videos. A variant without
 Jacobians is scored on its Jacobian metrics with identity matrices, which is what its motion model
-assumes (zero order); the table marks those rows.
+assumes (zero order); the table marks those rows. The batches are drawn from that same generator after the weights, so only variants with the
+same networks (Baseline and Pyr.; Jac. w/o Eq. and Full) see the same batches and warps; the others
+draw a different number of initial weights first and see other batches of the same data.
 
 The budget. A budget in minutes of wall time would make the result depend on the machine's load,
 so :func:`plan_epochs` turns it into a number of epochs once, from a short calibration of the
@@ -282,7 +284,7 @@ def train_variant(plan: dict, v: Variant, seed: int, folder: Path, device="cpu",
     if done:
         models = load_trained_models(checkpoints[-1], config, device=device)
     else:
-        torch.manual_seed(seed)   # weights, batch order, pairs and warps (a resume restores the saved state)
+        torch.manual_seed(seed)   # weights, then batch order, pairs and warps (a resume restores the saved state)
         models = train(config, folder, resume=checkpoints[-1] if checkpoints else None, device=device,
                        progress=progress, visualize_every=0)["models"]
     save_checkpoint(folder / "model.pth.tar", {"kp_detector": models["kp_detector"], "generator": models["generator"]},
