@@ -104,8 +104,7 @@ def load_vgg19_imagenet(path=None):
     if not os.path.isfile(path):
         raise FommTeachError(
             f"The ImageNet VGG19 weights for the perceptual loss are not at {path}. Either download them "
-            "once where there is network (548 MB): python -c \"import torchvision; "
-            "torchvision.models.vgg19(weights='IMAGENET1K_V1')\" (this fills torchvision's cache), or "
+            "once where there is network (548 MB): fomm-teach fetch-vgg19 (this fills torchvision's cache), or "
             "name a local copy in train_params.vgg19_weights, or choose an offline loss: "
             "train_params.perceptual_backbone: random (random VGG features) or none (then set "
             "loss_weights.perceptual to 0 and use loss_weights.l1_pyramid).")

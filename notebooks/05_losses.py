@@ -146,8 +146,8 @@ show_row([level[0] for level in levels.values()], [f"{k}: {v.shape[-1]} px" for 
 # **About the weights.** The ImageNet weights are a 548 MB download. This course never downloads
 # anything by itself, and this machine has no network, so the `Vgg19` below starts with *random*
 # weights; `load_vgg19_imagenet` fills in the real ones from torchvision's cache (where
-# `torchvision.models.vgg19(weights="IMAGENET1K_V1")` stores them, e.g. on Colab) or from a file you
-# name. The feature maps shown in this notebook come from random weights — they are edge- and
+# `fomm-teach fetch-vgg19` or `torchvision.models.vgg19(weights="IMAGENET1K_V1")` store them, e.g. on
+# Colab) or from a file you name. The feature maps shown in this notebook come from random weights — they are edge- and
 # colour-detectors by chance, not the trained ones.
 
 # %% tags=["export"]
@@ -224,8 +224,7 @@ def load_vgg19_imagenet(path=None):
     if not os.path.isfile(path):
         raise FommTeachError(
             f"The ImageNet VGG19 weights for the perceptual loss are not at {path}. Either download them "
-            "once where there is network (548 MB): python -c \"import torchvision; "
-            "torchvision.models.vgg19(weights='IMAGENET1K_V1')\" (this fills torchvision's cache), or "
+            "once where there is network (548 MB): fomm-teach fetch-vgg19 (this fills torchvision's cache), or "
             "name a local copy in train_params.vgg19_weights, or choose an offline loss: "
             "train_params.perceptual_backbone: random (random VGG features) or none (then set "
             "loss_weights.perceptual to 0 and use loss_weights.l1_pyramid).")

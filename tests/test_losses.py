@@ -101,7 +101,7 @@ def test_imagenet_weights_offline_give_a_clear_error(no_download):
         build_vgg19(train_params)
     message = str(info.value)
     assert imagenet_vgg19_cache_path() in message
-    assert "IMAGENET1K_V1" in message and "perceptual_backbone" in message and "vgg19_weights" in message
+    assert "fomm-teach fetch-vgg19" in message and "perceptual_backbone" in message and "vgg19_weights" in message
     with pytest.raises(FommTeachError, match="not at /no/such/vgg19.pth"):
         build_vgg19(dict(train_params, vgg19_weights="/no/such/vgg19.pth"))
 
