@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from fomm_teach.argtypes import non_negative_int
 from fomm_teach.config import load_config
 from fomm_teach.errors import FommTeachError
 
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("--config", default=None,
                         help=f"show an untrained detector of this config (name or YAML path) instead of the "
                              f"shipped model; without the shipped model, {DEFAULT_CONFIG} is used")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the untrained detector's weights")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the untrained detector's weights")
     parser.set_defaults(run=run)
 
 

@@ -38,6 +38,12 @@ def test_demo_refuses_a_file_as_out(tmp_path):
         args.run(args)
 
 
+def test_demo_refuses_a_negative_seed(capsys):
+    with pytest.raises(SystemExit) as info:
+        parse(["demo", "--seed", "-3"])
+    assert info.value.code == 2 and "must be an integer >= 0, got '-3'" in capsys.readouterr().err
+
+
 def test_the_command_line_runs_the_demo_and_reports_errors_without_traceback(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(tmp_path / "out"), "--config", "small-64"]) == 0
     assert (tmp_path / "out" / "keypoints.png").is_file()
