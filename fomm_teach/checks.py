@@ -869,6 +869,8 @@ def check_pool_jacobians(fn: Callable) -> Callable:
         Hint("weight each Jacobian map by the keypoint's heatmap and sum (Σ_z H_k(z) J(z)), not a plain average.",
              lambda heatmap, jacobian_map: pool_jacobians(torch.full_like(heatmap, 1.0 / heatmap[0, 0].numel()),
                                                           jacobian_map)),
+        Hint("a mean over the pixels divides by H·W: the heatmap already sums to 1, so sum H_k(z) J(z) over z.",
+             lambda heatmap, jacobian_map: pool_jacobians(heatmap, jacobian_map) / heatmap[0, 0].numel()),
     ]
     return check_function(fn, pool_jacobians, cases, name="pool_jacobians", hints=hints)
 
@@ -928,6 +930,9 @@ def check_sparse_motion(fn: Callable) -> Callable:
                  {"value": kp_source["value"]}, {"value": kp_driving["value"]}, spatial_size)),
         Hint("(x, y) swapped: grid coordinates and keypoints are (x, y) pairs, x along the width.",
              lambda kp_source, kp_driving, spatial_size: sparse_motion(kp_source, kp_driving, spatial_size).flip(-1)),
+        Hint("the 2×2 matrix acts on row vectors (z @ A, which is Aᵀ z): it must act on the column vector "
+             "z − p_d, as in A @ (z − p_d)[..., None].",
+             affine(lambda j_s, j_d: (j_s @ torch.inverse(j_d)).transpose(-1, -2))),
     ]
     return check_function(fn, sparse_motion, cases, name="sparse_motion", hints=hints)
 
