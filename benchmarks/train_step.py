@@ -44,6 +44,7 @@ import torch
 
 from fomm_teach.config import load_config
 from fomm_teach.losses import DiscriminatorFullModel, GeneratorFullModel
+from fomm_teach.machine import cpu_model
 from fomm_teach.models import build_models
 from fomm_teach.precision import (autocast_networks, autocast_vgg, compile_networks, compile_vgg, grad_scaler,
                                   to_channels_last)
@@ -158,13 +159,7 @@ def machine(device):
         props = torch.cuda.get_device_properties(device)
         what = f"GPU {props.name} ({props.total_memory / 2 ** 30:.0f} GiB, compute capability {props.major}.{props.minor})"
     else:
-        model = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as file:
-                model = next(line.split(":", 1)[1].strip() for line in file if line.startswith("model name"))
-        except (OSError, StopIteration):
-            pass
-        what = f"CPU {model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+        what = f"CPU {cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"{what} | torch {torch.__version__} | python {platform.python_version()} | load average {load:.1f}"
 

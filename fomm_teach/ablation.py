@@ -52,6 +52,7 @@ from fomm_teach.config import load_config
 from fomm_teach.data.puppets import LEVELS
 from fomm_teach.errors import FommTeachError
 from fomm_teach.evaluate import evaluate_synthetic
+from fomm_teach.machine import cpu_model
 from fomm_teach.run_folder import run_checkpoints
 from fomm_teach.train import SYNTHETIC_PREFIX, make_batches, train
 
@@ -212,13 +213,7 @@ def plan_epochs(base: dict, budget_minutes: float, device="cpu") -> dict:
 
 def machine() -> dict:
     """What the runtime depends on: CPU model, cores, torch threads, torch version, the load."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            model = next(line.split(":", 1)[1].strip() for line in file if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": model, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "system": platform.system(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
